@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..paths import project_root
 from .base import EMOTIONS, FER7, SOURCES, DatasetError, FaceDataset, not_found
 
 __all__ = ["EMOTIONS", "FER7", "DatasetError", "FaceDataset", "LOADERS", "load", "data_root"]
@@ -30,30 +31,25 @@ def _loaders() -> dict:
 LOADERS = ("fer2013", "ferplus", "ckplus", "rafdb", "ferg", "jaffe", "mnist", "folder")
 
 
-def project_root() -> Path | None:
-    """The folder holding pyproject.toml above this package (None when installed elsewhere)."""
-    for p in Path(__file__).resolve().parents:
-        if (p / "pyproject.toml").is_file():
-            return p
-    return None
-
-
 def data_root(explicit=None) -> Path | None:
     """explicit argument → $FER_DATA_ROOT → ../shared/data next to the project root → None."""
-    if explicit is not None:
+    if explicit not in (None, ""):  # papermill passes "" for "not given"
         return Path(explicit).expanduser()
     if os.environ.get("FER_DATA_ROOT"):
         return Path(os.environ["FER_DATA_ROOT"]).expanduser()
     proj = project_root()
-    if proj is not None and (proj.parent / "shared" / "data").is_dir():
+    if (proj.parent / "shared" / "data").is_dir():
         return (proj.parent / "shared" / "data").resolve()
     return None
 
 
 def load(name: str, root=None, **opts) -> FaceDataset:
-    """`load("fer2013")`, `load("ckplus", peak_frames=1)`, `load("folder", "path/to/images", size=48)`.
+    """`load("synthetic")` (the embedded default, no files), `load("fer2013")`, `load("ckplus", peak_frames=1)`, `load("folder", "path/to/images", size=48)`.
     `root` defaults to `data_root()` (except for "folder", which needs a path)."""
     key = name.lower().replace("+", "plus").replace("-", "")
+    if key == "synthetic":
+        from .synthetic import make_synthetic
+        return make_synthetic(**opts)
     if key not in LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; known: {list(LOADERS)}")
     if root is None and key == "folder":
