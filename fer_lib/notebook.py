@@ -56,7 +56,7 @@ class NotebookRun:
 
 
 def start(notebook: str, profile: str = "smoke", data_root: str | None = None, device: str = "auto",
-          seeds=(0,), threads: int | None = None) -> NotebookRun:
+          seeds=(0,), threads: int | None = None, needs_data: bool = True) -> NotebookRun:
     """Check a notebook's papermill parameters and set up its run. Bad values raise naming the parameter."""
     from .train import resolve_device
     if profile not in PROFILES:
@@ -65,7 +65,7 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = None, d
     if not seeds:
         raise ValueError("parameter seeds: give at least one seed")
     root_dir = None
-    if profile != "smoke":
+    if profile != "smoke" and needs_data:
         from .data import data_root as find_root
         root_dir = find_root(data_root)
         if root_dir is None:
