@@ -138,30 +138,35 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="training steps measured per figure")
     ap.add_argument("--data-steps", type=int, default=100, help="batches measured for the data path alone")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the usual pipeline")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are printed")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dry-run", action="store_true", help="a few steps of everything, to check it runs")
     a = ap.parse_args()
     if a.dry_run:
-        a.images, a.steps, a.data_steps = 512, 3, 5
+        a.images, a.steps, a.data_steps, a.repeats = 512, 3, 5, 1
     device = resolve_device(a.device)
     ds = make_synthetic({"train": a.images}, seed=0)
     models = {"paper 3 CNN (ZhaoCNN)": lambda: ZhaoCNN(num_classes=7),
               "light CNN (paper 4 baseline branch)": lambda: SpatialDeepLearning(num_classes=7, baseline_branch_only=True)}
     print(f"device: {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
-          f"{a.images} synthetic 48×48 images, batch {a.batch}, usual pipeline with {a.workers} workers")
+          f"{a.images} synthetic 48×48 images, batch {a.batch}, usual pipeline with {a.workers} workers, "
+          f"median of {a.repeats} interleaved repeats of {a.steps} steps")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_folder(ds, Path(tmp))
         # A fresh loader per measurement: idle workers of an earlier one must not steal the 2 cores.
         for name, make in models.items():
-            bound = bench_bound(make, device, a.batch, a.steps)
-            engine = bench_engine(make, ds, device, a.batch, a.steps)
-            usual = bench_usual(make, usual_loader(folder, a.batch, a.workers), device, a.steps)
+            # Interleaved repeats, median of each: the machine is shared and noisy.
+            runs = [(bench_bound(make, device, a.batch, a.steps), bench_engine(make, ds, device, a.batch, a.steps),
+                     bench_usual(make, usual_loader(folder, a.batch, a.workers), device, a.steps))
+                    for _ in range(a.repeats)]
+            bound, engine, usual = np.median(np.array(runs), axis=0)
             rows.append((name, bound, engine, usual))
             print(f"{name:38s} bound {bound:8.0f} img/s | engine {engine:8.0f} | usual {usual:8.0f} | "
                   f"engine/bound {engine / bound:5.2f} | engine/usual {engine / usual:5.2f}")
-        de = data_engine(ds, device, a.batch, a.data_steps)
-        du = data_usual(usual_loader(folder, a.batch, a.workers), a.data_steps)
+        runs = [(data_engine(ds, device, a.batch, a.data_steps),
+                 data_usual(usual_loader(folder, a.batch, a.workers), a.data_steps)) for _ in range(a.repeats)]
+        de, du = np.median(np.array(runs), axis=0)
     print(f"{'data path alone':38s} engine {de:8.0f} img/s | usual {du:8.0f} | engine/usual {de / du:5.2f}")
     print("\ntargets: engine/bound >= 0.9 (both models); data path engine/usual >= 5 (CPU); "
           "GPU: engine/usual >= 3 for paper 3's CNN")
