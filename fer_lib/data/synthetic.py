@@ -154,3 +154,16 @@ def make_synthetic(counts: dict[str, int] | None = None, size: int = 48, seed: i
                        groups=np.array(ident, dtype=object),
                        meta={"seed": seed, "size": size, "hard": hard, "low_res_p": low_res_p,
                              "note": "generated faces; measures that code learns, not the papers' claims"})
+
+
+def plant_duplicates(ds: FaceDataset, train: str = "Training") -> FaceDataset:
+    """Copy four training images into the other splits (one copy relabelled, one within training), so that the
+    leakage audit has something to find on synthetic stand-ins of a real dataset (00_datasets, smoke)."""
+    src = np.flatnonzero(ds.split == train)[:4]
+    others = [s for s in ds.splits if s != train]
+    split = np.array([others[0], others[-1], others[-1], train], dtype=object)
+    labels = ds.labels[src].copy()
+    labels[2] = (labels[2] + 1) % len(ds.classes)
+    return FaceDataset(np.concatenate([ds.images, ds.images[src]]), np.concatenate([ds.labels, labels]),
+                       ds.classes, np.concatenate([ds.split, split]), name=ds.name, source=ds.source + " + 4 copies",
+                       groups=np.concatenate([ds.groups, ds.groups[src]]), meta=ds.meta)
