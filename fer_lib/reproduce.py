@@ -22,7 +22,7 @@ from .results import hardware, project_root
 
 
 def notebooks(root: Path, only: list[str] | None = None) -> list[Path]:
-    found = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    found = sorted((root / "notebooks").glob("[0-9][0-9]*.ipynb"))  # 00_…, 03b_…, 06_…
     if only:
         unknown = [o for o in only if not any(p.name.startswith(o) for p in found)]
         if unknown:
