@@ -4,7 +4,8 @@ Rule (used by every notebook and the summary):
 - smoke profile → "not judged (synthetic data)": smoke numbers test the code, not the paper;
 - no measurement → "not run" (with the reason, e.g. dataset absent);
 - otherwise, with ours = mean over seeds and half = its 95 % CI half-width (0 with one seed), in the paper's
-  unit: |paper − ours| ≤ max(half, tol) → "reproduced"; ours > paper → "not reproduced (ours higher)";
+  unit: |paper − ours| ≤ max(half, tol) → "reproduced", unless half > 3·tol → "inconclusive (CI too wide)";
+  ours > paper → "not reproduced (ours higher)";
   else "not reproduced (ours lower)". tol defaults to 1.0 percentage point (0.01 for fractions) — an
   allowance for the run-to-run noise of a single published number.
 A cpu-profile verdict is made under cut budgets: the notebooks say so beside it.
@@ -40,7 +41,8 @@ def judge(paper: float, ours: float | None, half: float | None = None, *, profil
     tol = DEFAULT_TOL.get(unit, 0.0) if tol is None else tol
     half = 0.0 if half is None or (isinstance(half, float) and math.isnan(half)) else half
     if abs(paper - ours) <= max(half, tol):
-        return "reproduced"
+        # A paper value inside a very wide interval says little: few seeds or a cut budget.
+        return "reproduced" if half <= 3 * max(tol, 1e-12) else f"inconclusive (CI ± {half:.3g} too wide)"
     return f"not reproduced (ours {'higher' if ours > paper else 'lower'})"
 
 

@@ -6,7 +6,8 @@ from fer_lib.verdict import beside, judge, to_unit
 
 def test_rule():
     assert judge(66.5, 66.0, 0.2) == "reproduced"                       # within the 1 pp tolerance
-    assert judge(66.5, 60.0, 7.0) == "reproduced"                       # within our CI
+    assert judge(66.5, 64.0, 3.0) == "reproduced"                       # within our CI
+    assert judge(66.5, 60.0, 7.0) == "inconclusive (CI ± 7 too wide)"   # within a CI too wide to say
     assert judge(66.5, 60.0, 1.0) == "not reproduced (ours lower)"
     assert judge(66.5, 70.0, None) == "not reproduced (ours higher)"
     assert judge(66.5, 66.5, profile="smoke") == "not judged (synthetic data)"
