@@ -1,0 +1,243 @@
+"""fer_lib.realtime + fer_lib.testmedia: paper 3's detect/track/classify pipeline on generated face videos."""
+import csv
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fer_lib import realtime as rt
+from fer_lib.models.small import SmallCNN
+from fer_lib.testmedia import iou_matrix, make_clip, score, write_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def clip1():
+    return make_clip(12, (320, 240), n_faces=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def clip3():
+    return make_clip(12, (480, 360), n_faces=3, seed=1, background="rocket")
+
+
+@pytest.fixture(scope="module")
+def small_cls():
+    torch.manual_seed(0)
+    return rt.Classifier(SmallCNN(widths=(8, 16)), name="SmallCNN")
+
+
+def test_clip_truth_boxes_are_inside_and_disjoint(clip3):
+    assert len(clip3) == 12 and clip3.frames[0].shape == (360, 480, 3) and clip3.frames[0].dtype == np.uint8
+    for b in clip3.boxes:
+        assert b.shape == (3, 4)
+        assert (b[:, 0] >= 0).all() and (b[:, 2] <= 480).all() and (b[:, 1] >= 0).all() and (b[:, 3] <= 360).all()
+        m = iou_matrix(b, b)
+        assert np.allclose(np.diag(m), 1) and (m[~np.eye(3, dtype=bool)] == 0).all()
+    again = make_clip(12, (480, 360), n_faces=3, seed=1, background="rocket")
+    assert np.array_equal(again.frames[5], clip3.frames[5])  # deterministic per seed
+
+
+def test_score_counts_hits_misses_and_false_positives():
+    truth = [np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10]])]
+    pred = [np.array([[1, 1, 10, 10], [50, 50, 60, 60]]), np.zeros((0, 4))]
+    s = score(pred, truth)
+    assert s["recall"] == 0.5 and s["precision"] == 0.5 and s["false_positives"] == 1 and s["min_iou"] == 0
+    assert s["frames_ok"] == 0.5 and s["mean_iou"] == pytest.approx(0.81 / 2)
+
+
+@pytest.mark.parametrize("which", ["clip1", "clip3"])
+def test_mtcnn_detect_one_track_five_keeps_iou_with_truth(which, request, small_cls):
+    clip = request.getfixturevalue(which)
+    r = rt.evaluate_clip(clip, "mtcnn", 5, small_cls, warmup=1)
+    # every truth face in every frame found at IoU >= 0.5, nothing else boxed
+    assert r["recall"] == 1.0 and r["min_iou"] >= 0.5 and r["false_positives"] == 0, r
+    assert r["detections"] == 2  # frames 0 and 6 of 12: detect one, track five, no failures here
+
+
+def test_haar_vs_mtcnn_is_measured(clip1, clip3, small_cls, capsys):
+    """Both detectors scored on the same clips; the numbers are printed (pytest -s), no winner assumed."""
+    rows = []
+    for name, clip in (("1 face", clip1), ("3 faces", clip3)):
+        for det in ("mtcnn", "haar"):
+            for te in (0, 5):
+                r = rt.evaluate_clip(clip, det, te, small_cls, warmup=0)
+                for k in ("recall", "precision", "mean_iou", "frames_ok"):
+                    assert 0.0 <= r[k] <= 1.0 or np.isnan(r[k])
+                rows.append(f"{name:8} {det:6} track_every={te}: recall {r['recall']:.2f} precision "
+                            f"{r['precision']:.2f} mean IoU {r['mean_iou']:.2f} false pos {r['false_positives']}")
+    with capsys.disabled():
+        print("\n" + "\n".join(rows))
+    assert len(rows) == 8
+
+
+class _Fixed:
+    """A detector that returns given boxes and counts its calls."""
+    name = "fixed"
+
+    def __init__(self, boxes):
+        self.boxes, self.calls = np.asarray(boxes, float).reshape(-1, 4), 0
+
+    def __call__(self, frame):
+        self.calls += 1
+        return self.boxes.copy(), np.ones(len(self.boxes))
+
+
+def test_policy_detect_one_track_n_and_redetect_on_failure(clip1):
+    det = _Fixed(clip1.boxes[0])
+    tr = rt.FaceTracker(det, track_every=5)
+    for f in clip1.frames[:12]:
+        tr.step(f)
+    assert det.calls == 2  # frames 0 and 6 (a detector without .verify: KCF alone decides)
+    det0 = _Fixed(clip1.boxes[0])
+    tr0 = rt.FaceTracker(det0, track_every=0)
+    for f in clip1.frames[:4]:
+        tr0.step(f)
+    assert det0.calls == 4
+    # The face is gone (a blank frame). OpenCV's KCF still reports success there: measured, not assumed.
+    blank = np.zeros_like(clip1.frames[0])
+    kcf = rt.make_kcf()
+    b = clip1.boxes[0][0]
+    kcf.init(clip1.frames[0], tuple(int(v) for v in (b[0], b[1], b[2] - b[0], b[3] - b[1])))
+    kcf_ok = kcf.update(blank)[0]
+    print("KCF update on a blank frame reports success:", kcf_ok)
+    # ... so the detector's own check (MTCNN's O-Net) catches it and the detector runs again on that frame.
+    for verify, calls in ((True, 2), (False, 1 if kcf_ok else 2)):
+        det2 = _Counting(rt.make_detector("mtcnn"))
+        tr2 = rt.FaceTracker(det2, track_every=5, verify=verify)
+        tr2.step(clip1.frames[0])
+        tracks, times = tr2.step(blank)
+        assert det2.calls == calls and tr2.n_redetect == calls - 1
+        assert len(tracks) == (0 if calls == 2 else 1)  # without the check, a box stays on the blank frame
+
+
+class _Counting:
+    """A real detector that counts its calls."""
+
+    def __init__(self, det):
+        self.det, self.name, self.calls = det, det.name, 0
+
+    def __call__(self, frame):
+        self.calls += 1
+        return self.det(frame)
+
+    def verify(self, frame, boxes):
+        return self.det.verify(frame, boxes)
+
+
+@pytest.mark.parametrize("name", ["mtcnn", "haar"])
+def test_verify_tells_faces_from_background(name, clip1):
+    det = rt.make_detector(name)
+    f, truth = clip1.frames[3], clip1.boxes[3]
+    w = truth[0, 2] - truth[0, 0]
+    away = truth + np.array([[-1.5 * w, 0, -1.5 * w, 0]]) if truth[0, 0] > 1.6 * w else truth + [[1.5 * w, 0, 1.5 * w, 0]]
+    assert det.verify(f, truth).tolist() == [True]
+    assert det.verify(f, away).tolist() == [False]
+    assert det.verify(np.zeros_like(f), truth).tolist() == [False]
+
+
+def test_ids_survive_redetection(clip3):
+    det = rt.make_detector("mtcnn")
+    tr = rt.FaceTracker(det, track_every=1)
+    ids = [sorted(t.id for t in tr.step(f)[0]) for f in clip3.frames[:6]]
+    assert all(i == [0, 1, 2] for i in ids)
+
+
+def test_crop_faces_square_grey_and_padded():
+    frame = np.full((100, 120, 3), 200, np.uint8)
+    frame[40:60, 50:70] = 0
+    crops = rt.crop_faces(frame, [[50, 40, 70, 60], [-10, -10, 30, 20], [110, 90, 130, 110]])
+    assert crops.shape == (3, 48, 48) and crops.dtype == np.uint8
+    assert crops[0].max() == 0  # the dark square exactly
+    assert (crops[1] == 200).all() and (crops[2] == 200).all()  # edge-replicated outside the frame
+    assert rt.crop_faces(frame, np.zeros((0, 4))).shape == (0, 48, 48)
+
+
+def test_classifier_batches_all_faces(small_cls):
+    crops = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    p = small_cls(crops)
+    assert p.shape == (3, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    one = np.concatenate([small_cls(crops[i:i + 1]) for i in range(3)])
+    assert np.allclose(p, one, atol=1e-5)
+
+
+def test_checkpoint_roundtrip_and_wrong_shape(tmp_path):
+    torch.manual_seed(0)
+    model = SmallCNN(widths=(8, 16))
+    path = rt.save_checkpoint(tmp_path / "ok.pt", model, "SmallCNN", {"widths": [8, 16]}, mean=0.4, std=0.6)
+    cls = rt.load_checkpoint(path)
+    assert cls.classes == rt.FER7 and cls.mean == 0.4 and cls.std == 0.6
+    x = np.random.default_rng(1).integers(0, 255, (2, 48, 48), dtype=np.uint8)
+    ref = model.eval()(((torch.from_numpy(x).float()[:, None] / 255) - 0.4) / 0.6).softmax(1).detach().numpy()
+    assert np.allclose(cls(x), ref, atol=1e-5)
+    # kwargs that do not match the weights: one clear error naming the mismatch
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": model.state_dict(), "arch": "SmallCNN", "kwargs": {"widths": [8, 32]},
+                "classes": list(rt.FER7)}, bad)
+    with pytest.raises(rt.CheckpointError, match="shape mismatch"):
+        rt.load_checkpoint(bad)
+    # 8 classes named for a 7-output model
+    torch.save({"model": model.state_dict(), "arch": "SmallCNN", "kwargs": {"widths": [8, 16]},
+                "classes": list(rt.FER7) + ["contempt"]}, bad)
+    with pytest.raises(rt.CheckpointError, match="outputs shape"):
+        rt.load_checkpoint(bad)
+    torch.save(model.state_dict(), bad)  # a bare state_dict
+    with pytest.raises(rt.CheckpointError, match="not a fer_lib.realtime checkpoint"):
+        rt.load_checkpoint(bad)
+    with pytest.raises(rt.CheckpointError, match="does not fit"):
+        rt.save_checkpoint(tmp_path / "no.pt", model, "SmallCNN", {"widths": [8, 8]})
+    with pytest.raises(rt.CheckpointError, match="unknown architecture"):
+        rt.build_model("NoSuchNet")
+
+
+def _read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cli_video_and_folder(clip1, tmp_path, capsys):
+    video = write_video(clip1, tmp_path / "in.mp4")
+    out = tmp_path / "out.mp4"
+    assert rt.main([str(video), "-o", str(out), "--detector", "haar"]) == 0
+    printed = capsys.readouterr()
+    assert rt.NO_CHECKPOINT in printed.out and "fps" in printed.out and rt.NO_CHECKPOINT in printed.err
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(clip1)
+    cap.release()
+    rows = _read_csv(tmp_path / "out.csv")
+    assert sorted({int(r["frame"]) for r in rows}) == list(range(len(clip1)))
+    assert {"x1", "label", "p_happy", "detect_ms", "track_ms", "crop_ms", "classify_ms", "total_ms"} <= set(rows[0])
+    assert all(r["classifier"].endswith(rt.NO_CHECKPOINT + ")") for r in rows)
+    # a folder of images, with a checkpoint
+    folder = write_frames(clip1, tmp_path / "frames")
+    ck = rt.save_checkpoint(tmp_path / "m.pt", SmallCNN(widths=(8, 16)), "SmallCNN", {"widths": [8, 16]})
+    assert rt.main([str(folder), "-o", str(tmp_path / "f.mp4"), "--checkpoint", str(ck), "--max-frames", "7"]) == 0
+    assert rt.NO_CHECKPOINT not in capsys.readouterr().out
+    rows = _read_csv(tmp_path / "f.csv")
+    assert {int(r["frame"]) for r in rows} == set(range(7)) and all(r["label"] in rt.FER7 for r in rows)
+
+
+def test_cli_errors_are_one_line_and_leave_nothing(clip1, tmp_path, capsys):
+    def fails(args, msg):
+        before = set(tmp_path.rglob("*"))
+        assert rt.main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and msg in err[-1], err
+        assert set(tmp_path.rglob("*")) == before  # no (partial) output left behind
+
+    out = str(tmp_path / "o.mp4")
+    fails([str(tmp_path / "missing.mp4"), "-o", out], "no such file")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 100)
+    fails([str(junk), "-o", out], "cannot read a frame")
+    (tmp_path / "empty").mkdir()
+    fails([str(tmp_path / "empty"), "-o", out], "holds no images")
+    badck = tmp_path / "bad.pt"
+    torch.save({"model": SmallCNN(widths=(8, 16)).state_dict(), "arch": "SmallCNN", "kwargs": {},
+                "classes": list(rt.FER7)}, badck)
+    fails([str(junk), "-o", out, "--checkpoint", str(badck)], "shape mismatch")
+    # an unreadable image half-way through a folder: the run stops and removes its partial files
+    folder = write_frames(make_clip(4, (160, 120), seed=2), tmp_path / "frames")
+    (folder / "00002.png").write_bytes(b"broken")
+    fails([str(folder), "-o", out, "--detector", "haar"], "cannot read this image")
+    fails([str(folder), "-o", str(tmp_path / "nodir" / "o.mp4")], "does not exist")
