@@ -31,6 +31,17 @@ def _conv_bn_relu(cin: int, cout: int, batch_norm: bool = True) -> list[nn.Modul
     return layers
 
 
+def _plain_blocks(cin: int, channels: Sequence[int], convs_per_block: int, batch_norm: bool) -> tuple[list[nn.Module], int]:
+    """Paper 2's CNN blocks: [conv3x3-(BN)-ReLU] x convs_per_block then maxpool2, per width; returns (layers, out channels)."""
+    layers: list[nn.Module] = []
+    for c in channels:
+        for _ in range(convs_per_block):
+            layers += _conv_bn_relu(cin, c, batch_norm)
+            cin = c
+        layers.append(nn.MaxPool2d(2, 2))
+    return layers, cin
+
+
 def _pooled_size(image_size: int, n_pools: int) -> int:
     for _ in range(n_pools):
         image_size //= 2  # MaxPool2d(2, 2) floors
@@ -162,13 +173,7 @@ class VanillaCNN(nn.Module):
         batch_norm: bool = True,
     ):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = in_chans
-        for c in channels:
-            for _ in range(convs_per_block):
-                layers += _conv_bn_relu(cin, c, batch_norm)
-                cin = c
-            layers.append(nn.MaxPool2d(2, 2))
+        layers, cin = _plain_blocks(in_chans, channels, convs_per_block, batch_norm)
         self.features = nn.Sequential(*layers)
         flat = cin * _pooled_size(image_size, len(channels)) ** 2
         self.classifier = nn.Sequential(
@@ -230,13 +235,7 @@ class ResidualCNN(nn.Module):
         batch_norm: bool = True,
     ):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = in_chans
-        for c in plain_channels:
-            for _ in range(convs_per_block):
-                layers += _conv_bn_relu(cin, c, batch_norm)
-                cin = c
-            layers.append(nn.MaxPool2d(2, 2))
+        layers, cin = _plain_blocks(in_chans, plain_channels, convs_per_block, batch_norm)
         for c in res_channels:
             layers += [_ResidualBlock(cin, c, batch_norm), nn.MaxPool2d(2, 2)]
             cin = c
