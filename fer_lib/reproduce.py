@@ -22,7 +22,7 @@ from .results import hardware, project_root
 
 
 def notebooks(root: Path, only: list[str] | None = None) -> list[Path]:
-    found = sorted((root / "notebooks").glob("[0-9][0-9]*.ipynb"))  # 00_…, 03b_…, 06_…
+    found = sorted((root / "notebooks").glob("[0-9][0-9]*.ipynb"))  # 00_…, 03b_…, 07_summary last
     if only:
         unknown = [o for o in only if not any(p.name.startswith(o) for p in found)]
         if unknown:
@@ -60,7 +60,7 @@ def headline(results_file: Path) -> list[str]:
 def write_index(outdir: Path, profile: str, state: dict) -> Path:
     rows = []
     # The summary notebook leads the index (the study's verdict), then the notebooks in order.
-    order = sorted(state, key=lambda k: (not k.startswith("06_summary"), k))
+    order = sorted(state, key=lambda k: (not k.endswith("_summary"), k))
     for name in order:
         s = state[name]
         ok = s["status"] == "ok"
@@ -84,7 +84,8 @@ def write_index(outdir: Path, profile: str, state: dict) -> Path:
 
 
 def run(profile: str = "smoke", data_root: str | None = None, only: list[str] | None = None,
-        device: str = "auto", force: bool = False, timeout: int | None = None, root: Path | None = None) -> int:
+        device: str = "auto", force: bool = False, timeout: int | None = None, root: Path | None = None,
+        extra: dict | None = None) -> int:
     import papermill as pm
 
     root = root or project_root()
@@ -92,7 +93,7 @@ def run(profile: str = "smoke", data_root: str | None = None, only: list[str] | 
     outdir.mkdir(parents=True, exist_ok=True)
     state_file = outdir / "runs.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    params = {"profile": profile, "data_root": data_root or "", "device": device}
+    params = {"profile": profile, "data_root": data_root or "", "device": device, **(extra or {})}
     os.environ["FER_PROJECT_ROOT"] = str(root)  # the kernels write results and figures under this root
     failed = []
     todo = notebooks(root, only)
@@ -142,9 +143,36 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--force", action="store_true", help="rerun notebooks even when unchanged")
     ap.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="another papermill parameter, VALUE read as YAML (e.g. -p seeds=[0] -p epochs=3); "
+                         "recorded in runs.json and in each notebook's own parameters cell")
     a = ap.parse_args(argv)
     only = [s.strip() for s in a.only.split(",")] if a.only else None
-    return run(a.profile, a.data_root, only, a.device, a.force, a.timeout)
+    return run(a.profile, a.data_root, only, a.device, a.force, a.timeout, extra=parse_params(a.param))
+
+
+def parse_params(items: list[str]) -> dict:
+    """["seeds=[0, 1]", "epochs=3"] -> {"seeds": [0, 1], "epochs": 3}; a clear error names a bad item."""
+    import yaml
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise SystemExit(f"--param {item!r}: expected NAME=VALUE, e.g. seeds=[0]")
+        if name.strip() in ("profile", "data_root", "device"):
+            raise SystemExit(f"--param {item!r}: use --{name.strip().replace('_', '-')} for {name.strip()}")
+        try:
+            v = yaml.safe_load(value)
+            if isinstance(v, str):  # YAML 1.1 reads 1e-3 as a string
+                try:
+                    v = float(v)
+                except ValueError:
+                    pass
+            out[name.strip()] = v
+        except yaml.YAMLError as e:
+            raise SystemExit(f"--param {item!r}: VALUE is not valid YAML ({e})") from None
+    return out
 
 
 if __name__ == "__main__":

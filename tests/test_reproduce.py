@@ -51,3 +51,11 @@ def test_only_and_force(project, capsys):
     assert capsys.readouterr().out.count("03_ok: running") == 2
     with pytest.raises(SystemExit, match="no notebook starts with"):
         reproduce.run("smoke", only=["99"], root=project)
+
+
+def test_parse_params_reads_yaml_values_and_rejects_bad_items():
+    assert reproduce.parse_params(["seeds=[0, 1]", "epochs=3", "augment=none", "lr=1e-3"]) == {
+        "seeds": [0, 1], "epochs": 3, "augment": "none", "lr": 1e-3}
+    for bad in ["seeds", "1x=2", "profile=cpu", "seeds=[0"]:
+        with pytest.raises(SystemExit, match="--param"):
+            reproduce.parse_params([bad])

@@ -1,0 +1,74 @@
+"""fer_lib.protocol: the common protocol's models and test views; the summary's table of them."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fer_lib import protocol
+from fer_lib.data.synthetic import make_synthetic
+from fer_lib.results import record, write_results
+from fer_lib.summary import protocol_table, readme_block
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", list(protocol.MAIN_MODELS))
+def test_every_main_model_classifies_48x48_grey_faces(name):
+    model = protocol.build(name, pretrained=None).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 48, 48))
+    assert out.shape == (2, 7)
+    assert protocol.pretrained_flag(model) is False
+    assert protocol.MAIN_MODELS[name].paper in {"p1", "p2", "p3", "p4", "p5"}
+
+
+def test_one_model_per_paper_and_unknown_name_is_a_clear_error():
+    assert sorted(m.paper for m in protocol.MAIN_MODELS.values()) == ["p1", "p2", "p3", "p4", "p5"]
+    with pytest.raises(ValueError, match="unknown protocol model 'p9'"):
+        protocol.build("p9")
+
+
+class _Constant(torch.nn.Module):
+    """7 logits: class 0 for bright images, class 1 for dark ones."""
+
+    def forward(self, x):
+        m = x.mean(dim=(1, 2, 3), keepdim=True).flatten(1) - 0.5
+        return torch.cat([m, -m, torch.zeros(len(x), 5)], dim=1)
+
+
+def test_test_views_split_clean_and_duplicates_and_degrade_by_each_factor():
+    test = make_synthetic({"PrivateTest": 40}, seed=3).take("PrivateTest")
+    clean = np.arange(40) % 4 != 0
+    views = protocol.test_views(_Constant(), test, clean, factors=[1, 2, 4], device="cpu")
+    assert list(views) == ["PrivateTest", "PrivateTest clean", "PrivateTest duplicates",
+                           "PrivateTest x1", "PrivateTest x2", "PrivateTest x4"]
+    assert len(views["PrivateTest clean"].y_true) == 30 and len(views["PrivateTest duplicates"].y_true) == 10
+    assert views["PrivateTest x1"].accuracy == views["PrivateTest"].accuracy
+    # the clean and duplicated parts partition the test set: accuracies recombine
+    acc = (30 * views["PrivateTest clean"].accuracy + 10 * views["PrivateTest duplicates"].accuracy) / 40
+    assert acc == pytest.approx(views["PrivateTest"].accuracy)
+    with pytest.raises(ValueError, match="clean mask has shape"):
+        protocol.test_views(_Constant(), test, clean[:5], factors=[1])
+
+
+def _rec(paper, source, row, column, vals, split):
+    return record(paper, source, row, column, vals, profile="cpu", dataset="FER2013", split=split, hw="test")
+
+
+def test_protocol_table_and_readme_block(tmp_path):
+    assert protocol_table(pd.DataFrame()).empty
+    recs = [_rec("p3", "protocol", "p3 ResNet18", "accuracy", [0.60, 0.62], "PrivateTest"),
+            _rec("p3", "clean test", "p3 ResNet18", "accuracy", [0.59, 0.61], "PrivateTest clean"),
+            _rec("p3", "resolution", "p3 ResNet18", "accuracy at x2", [0.5, 0.52], "PrivateTest x2"),
+            _rec("p3", "resolution", "p3 ResNet18", "mean accuracy x1-x8", [0.4, 0.42], "PrivateTest x1/x2"),
+            _rec("p3", "abstract", "ResNet", "accuracy (%)", [0.6], "PrivateTest")]
+    write_results("06_common_protocol", "cpu", recs, root=tmp_path)
+    from fer_lib.results import read_results
+    t = protocol_table(read_results("cpu", tmp_path))
+    assert list(t.columns) == ["PrivateTest", "clean", "x2", "mean x1-x8"]
+    assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"].startswith("61.00 ± ")
+    assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"].endswith("(n=2)")
+    md = readme_block(("full", "cpu"), root=tmp_path)
+    assert "Profile `full`" not in md and "#### Profile `cpu`" in md
+    assert "| paper | model | PrivateTest | clean | x2 | mean x1-x8 |" in md
+    assert readme_block(("full",), root=tmp_path).startswith("No results yet")
