@@ -354,3 +354,60 @@ def test_sdl_weights_init():
     for stn in (m.sdl1.stn, m.sdl2.stn):  # theta regressors back at the identity
         assert torch.all(stn.fc_theta.weight == 0)
         torch.testing.assert_close(stn.fc_theta.bias, torch.tensor([1.0, 0, 0, 0, 1, 0]))
+
+
+# Issue 8 ablation: baseline branch alone, + SDL-1, + SDL-1 + SDL-2.
+SDL_FEATURES = {0: 128 * 3 * 3, 1: 128 * 3 * 3 + 16 * 24 * 24, 2: 128 * 3 * 3 + 32 * 12 * 12}
+
+
+def present_sdl(m):
+    return [s for s in (m.sdl1, m.sdl2) if s is not None]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_sdl_modules_shapes_and_stn_identity(k, x48):
+    m = SpatialDeepLearning(sdl_modules=k).eval()
+    assert m.sdl_modules == k and m.baseline_branch_only == (k == 0)
+    assert len(present_sdl(m)) == k and (m.sdl2 is None) == (k < 2)
+    assert m(x48).shape == (2, 7) and m.fc1.in_features == SDL_FEATURES[k]
+    # Each present transformer starts at the identity: it passes its own input (image or SDL-1 maps) unchanged.
+    inp = x48
+    with torch.no_grad():
+        for sdl in present_sdl(m):
+            torch.testing.assert_close(sdl.stn(inp), inp, atol=1e-5, rtol=1e-5)
+            assert torch.all(sdl.stn.fc_theta.weight == 0)
+            inp = sdl(inp)
+    assert (m.last_stn_images is None) == (k == 0) and (m.last_stn_features is None) == (k < 2)
+
+
+def test_sdl_modules_param_counts():
+    ms = {k: SpatialDeepLearning(sdl_modules=k) for k in (0, 1, 2)}
+    # Each module adds its own STN + conv; fc1 follows the joined width, and SDL-1 alone joins 16x24x24 maps,
+    # more than SDL-2's 32x12x12, so its fc1 (and its total) is larger than the full model's.
+    branch = {k: sum(p.numel() for n, p in m.named_parameters() if not n.startswith("fc1.")) for k, m in ms.items()}
+    assert branch[0] < branch[1] < branch[2]
+    for k, m in ms.items():
+        assert n_params(m) == branch[k] + 128 * (SDL_FEATURES[k] + 1)
+    assert n_params(ms[0]) < n_params(ms[2]) < n_params(ms[1])
+
+
+@pytest.mark.parametrize("bad", [3, -1, True, "2"])
+def test_sdl_modules_bad_values(bad):
+    with pytest.raises(ValueError, match="sdl_modules"):
+        SpatialDeepLearning(sdl_modules=bad)
+
+
+def test_sdl_modules_old_switch_and_checkpoint_keys():
+    old = SpatialDeepLearning(baseline_branch_only=True)
+    assert old.sdl_modules == 0
+    assert list(old.state_dict()) == list(SpatialDeepLearning(sdl_modules=0).state_dict())
+    with pytest.raises(ValueError, match="sdl_modules"):  # the old switch cannot mean one module
+        SpatialDeepLearning(baseline_branch_only=True, sdl_modules=1)
+    # The default (2 modules) keeps the keys of checkpoints saved before the switch existed.
+    sdl = ([f"stn.localization.{i}.{w}" for i in (0, 3, 6) for w in ("weight", "bias")]
+           + [f"stn.fc_loc.{i}.{w}" for i in (0, 2) for w in ("weight", "bias")] + ["features.0.weight", "features.0.bias"])
+    expected = ([f"baseline.{i}.{w}" for i in (0, 3, 6, 9) for w in ("weight", "bias")]
+                + [f"sdl1.{k}" for k in sdl] + [f"sdl2.{k}" for k in sdl]
+                + ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
+    for m in (SpatialDeepLearning(), SpatialDeepLearning(sdl_modules=2)):
+        assert list(m.state_dict()) == expected and m.fc1.weight.shape == (128, 5760)

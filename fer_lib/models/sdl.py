@@ -72,7 +72,10 @@ class SpatialDeepLearning(nn.Module):
     0.5 * (lambda1 * sum W1^2 + lambda2 * sum W2^2), lambda1 = 0.001, lambda2 = 0.01 (eqs. 4-6): the engine adds it
     from `model.fc1.weight` and `model.fc2.weight`.
 
-    `baseline_branch_only=True` drops both SDL modules (the "light CNN": baseline branch + fc1 + fc2).
+    `sdl_modules` (0, 1 or 2) sets how many SDL modules run in sequence, for the ablation "baseline branch alone,
+    + SDL-1, + SDL-1 + SDL-2": 0 is the "light CNN" (baseline branch + fc1 + fc2), 1 joins SDL-1's maps directly
+    (16*24*24 = 9216 features at 48x48, so fc1 is wider than with both modules), 2 is the paper's model.
+    `baseline_branch_only=True` is the older spelling of `sdl_modules=0`.
     After a forward, `last_stn_images` holds SDL-1's transformed input images and `last_stn_features` SDL-2's
     transformed feature maps (both detached), for saliency/attention plots.
 
@@ -100,6 +103,7 @@ class SpatialDeepLearning(nn.Module):
         dropout: float = 0.0,
         baseline_branch_only: bool = False,
         init_std: float | None = 0.05,
+        sdl_modules: int = 2,
     ):
         super().__init__()
         layers: list[nn.Module] = []
@@ -110,14 +114,25 @@ class SpatialDeepLearning(nn.Module):
         self.baseline = nn.Sequential(*layers, nn.Flatten())
         n_feat = cin * size * size
 
-        self.baseline_branch_only = baseline_branch_only
+        # bool is an int subclass: True would silently mean one module.
+        if isinstance(sdl_modules, bool) or sdl_modules not in (0, 1, 2):
+            raise ValueError(f"sdl_modules={sdl_modules!r}: choose 0, 1 or 2 (SDL modules in the spatial branch)")
+        if baseline_branch_only:  # the old switch; only the default 2 is overridden, a contradiction raises
+            if sdl_modules == 1:
+                raise ValueError("sdl_modules=1 contradicts baseline_branch_only=True (which means sdl_modules=0)")
+            sdl_modules = 0
+        self.sdl_modules = sdl_modules
+        self.baseline_branch_only = sdl_modules == 0
         self.sdl1: SDLModule | None = None
         self.sdl2: SDLModule | None = None
-        if not baseline_branch_only:
-            c1, c2 = sdl_channels
+        c1, c2 = sdl_channels
+        # sdl1 before sdl2, both before fc1: the registration order fixes the state_dict keys of saved checkpoints.
+        if sdl_modules >= 1:
             self.sdl1 = SDLModule(in_chans, image_size, c1, loc_channels, loc_hidden)
+        if sdl_modules == 2:
             self.sdl2 = SDLModule(c1, image_size // 2, c2, loc_channels, loc_hidden)
-            n_feat += c2 * (image_size // 4) ** 2
+        # The last present module's maps join the baseline features: SDL-1 leaves 24x24, SDL-2 12x12 (at 48x48).
+        n_feat += {0: 0, 1: c1 * (image_size // 2) ** 2, 2: c2 * (image_size // 4) ** 2}[sdl_modules]
 
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc1 = nn.Linear(n_feat, fc_hidden)
@@ -137,6 +152,8 @@ class SpatialDeepLearning(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.baseline(x)
         if self.sdl1 is not None:
-            s = self.sdl2(self.sdl1(x)).flatten(1)
-            feats = torch.cat([feats, s], dim=1)
+            s = self.sdl1(x)
+            if self.sdl2 is not None:
+                s = self.sdl2(s)
+            feats = torch.cat([feats, s.flatten(1)], dim=1)
         return self.fc2(self.relu(self.fc1(self.dropout(feats))))
