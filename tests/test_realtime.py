@@ -241,3 +241,38 @@ def test_cli_errors_are_one_line_and_leave_nothing(clip1, tmp_path, capsys):
     (folder / "00002.png").write_bytes(b"broken")
     fails([str(folder), "-o", out, "--detector", "haar"], "cannot read this image")
     fails([str(folder), "-o", str(tmp_path / "nodir" / "o.mp4")], "does not exist")
+
+
+class _FakeCamera:
+    """Stands in for cv2.VideoCapture(index): no camera exists on the test machines."""
+
+    def __init__(self, frames, opened=True):
+        self.frames, self.opened, self.released = list(frames), opened, False
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        return (True, self.frames.pop(0)) if self.frames else (False, None)
+
+    def get(self, prop):
+        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self):
+        self.released = True
+
+
+def test_camera_index_input_reads_frames_and_a_missing_camera_is_one_clear_error(clip1, monkeypatch):
+    cams = {}
+
+    def fake_capture(index):
+        cams[index] = _FakeCamera(clip1.frames[:5] if index == 0 else [], opened=index == 0)
+        return cams[index]
+
+    monkeypatch.setattr(rt.cv2, "VideoCapture", fake_capture)
+    src = rt.open_input("0")
+    assert (src.name, src.fps, src.size) == ("camera0", 25.0, (320, 240))
+    assert len(list(src.frames)) == 5 and cams[0].released
+    with pytest.raises(rt.RealtimeError, match="input camera 3: cannot be opened"):
+        rt.open_input("3")
+    assert cams[3].released
