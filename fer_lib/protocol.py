@@ -64,8 +64,7 @@ def build(name: str, pretrained: str | None = "imagenet") -> nn.Module:
     """The model `name` of MAIN_MODELS; `pretrained` matters to p2 only (None: random init)."""
     if name not in MAIN_MODELS:
         raise ValueError(f"unknown protocol model {name!r}; expected one of {list(MAIN_MODELS)}")
-    spec = MAIN_MODELS[name]
-    return spec.build(pretrained) if spec.paper == "p2" else spec.build()
+    return MAIN_MODELS[name].build(pretrained)  # the builders that load no weights ignore it
 
 
 def pretrained_flag(model: nn.Module) -> bool:

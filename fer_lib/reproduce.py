@@ -158,10 +158,11 @@ def parse_params(items: list[str]) -> dict:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier():
+        name = name.strip()
+        if not sep or not name.isidentifier():
             raise SystemExit(f"--param {item!r}: expected NAME=VALUE, e.g. seeds=[0]")
-        if name.strip() in ("profile", "data_root", "device"):
-            raise SystemExit(f"--param {item!r}: use --{name.strip().replace('_', '-')} for {name.strip()}")
+        if name in ("profile", "data_root", "device"):
+            raise SystemExit(f"--param {item!r}: use --{name.replace('_', '-')} for {name}")
         try:
             v = yaml.safe_load(value)
             if isinstance(v, str):  # YAML 1.1 reads 1e-3 as a string
@@ -169,7 +170,7 @@ def parse_params(items: list[str]) -> dict:
                     v = float(v)
                 except ValueError:
                     pass
-            out[name.strip()] = v
+            out[name] = v
         except yaml.YAMLError as e:
             raise SystemExit(f"--param {item!r}: VALUE is not valid YAML ({e})") from None
     return out
