@@ -17,14 +17,15 @@ test: $(STAMP)                     ## unit tests + nbval over every notebook (sm
 
 venv: $(STAMP)
 
-# torch/torchvision first and pinned: this machine serves them from disk (the CPU-only 2.13 wheel breaks
-# torchvision). facenet-pytorch pins old torch/numpy, so it goes in without its dependencies.
+# One pip pass for torch/torchvision (pinned: this machine serves them from disk, and the CPU-only 2.13 wheel
+# there breaks torchvision) and the project; facenet-pytorch pins old torch/numpy, so it goes in without its
+# dependencies. Speed: no pip self-upgrade, no version check, and --no-compile (byte-compiling every file of
+# torch & co. costs ~a minute on 2 cores; Python compiles what a notebook imports, once, on first use).
+PIP := $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==2.6.0
+	$(PIP) torch==2.14.1 torchvision==0.29.1 -e ".[test]"
+	$(PIP) --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
 
 cpu: $(STAMP)                      ## every notebook on the real data, CPU budgets (FER_DATA_ROOT or ../shared/data)
@@ -33,9 +34,11 @@ cpu: $(STAMP)                      ## every notebook on the real data, CPU budge
 full: $(STAMP)                     ## the papers' own budgets; meant for a GPU
 	$(BIN)/python -m fer_lib.reproduce --profile full --device cuda $(ARGS)
 
+# Jupyter refuses to start as root unless told (root is the usual user in containers).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)                      ## JupyterLab in the project's environment, fer_lib importable
-	$(BIN)/python -m pip install -q -e ".[lab]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(PIP) -e ".[lab]"
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 bench: $(STAMP)                    ## throughput benchmarks (print figures and ratios)
 	$(BIN)/python bench/train_throughput.py

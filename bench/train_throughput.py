@@ -5,7 +5,8 @@
 For paper 3's CNN (heavy: its 9216×4096 layer makes it compute-bound) and a light CNN (paper 4's baseline
 branch) it measures training images/s of
   - bound:  the model fed one pre-made batch over and over (forward + backward + Adam step; no data work);
-  - engine: fer_lib.train.fit — uint8 tensor in memory, batches sliced by index, augmented on the device;
+  - engine: fer_lib.train.fit — uint8 tensor in memory, batches sliced by index, augmented on the device, no host
+            sync per step (on CUDA also "graphed": the same with TrainConfig(cuda_graph=True));
   - usual:  torchvision ImageFolder + PIL transforms + DataLoader over the same images written as PNG files,
             with the same augmentation (flip, rotation, translation, scale);
 and, for the data path alone (batches produced and augmented, no model), engine vs usual.
@@ -76,9 +77,9 @@ def bench_bound(make_model, device, batch, steps):
     return steps * batch / (time.perf_counter() - t)
 
 
-def bench_engine(make_model, ds, device, batch, steps):
+def bench_engine(make_model, ds, device, batch, steps, **switches):
     cfg = TrainConfig(epochs=2, batch_size=batch, lr=1e-4, augment=AUG.to_dict(), max_batches=steps,
-                      device=str(device), progress=False, amp=False)
+                      device=str(device), progress=False, amp=False, **switches)
     r = fit(make_model(), ds, None, cfg)
     return float(r.history.img_per_s.iloc[-1])  # second epoch: warm
 
@@ -162,8 +163,12 @@ def main():
                     for _ in range(a.repeats)]
             bound, engine, usual = np.median(np.array(runs), axis=0)
             rows.append((name, bound, engine, usual))
+            graphed = ""
+            if device.type == "cuda":  # the same engine with the step replayed as a CUDA graph (TrainConfig.cuda_graph)
+                g = np.median([bench_engine(make, ds, device, a.batch, a.steps, cuda_graph=True) for _ in range(a.repeats)])
+                graphed = f" | graphed {g:8.0f} ({g / engine:4.2f}x engine)"
             print(f"{name:38s} bound {bound:8.0f} img/s | engine {engine:8.0f} | usual {usual:8.0f} | "
-                  f"engine/bound {engine / bound:5.2f} | engine/usual {engine / usual:5.2f}")
+                  f"engine/bound {engine / bound:5.2f} | engine/usual {engine / usual:5.2f}{graphed}")
         runs = [(data_engine(ds, device, a.batch, a.data_steps),
                  data_usual(usual_loader(folder, a.batch, a.workers), a.data_steps)) for _ in range(a.repeats)]
         de, du = np.median(np.array(runs), axis=0)

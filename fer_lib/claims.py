@@ -19,7 +19,12 @@ UNITS = ("percent", "fraction", "count", "ms", "fps", "epochs", "pp", "ratio", "
 KINDS = ("result", "data", "setting", "cited")
 KEY = ["paper", "source", "row", "column"]
 REQUIRED = KEY + ["value", "unit", "dataset", "kind", "quote"]
-FIELDS = REQUIRED + ["note"]
+# Optional judging metadata (fer_lib.verdict): what the number measures, which way is better, one-sidedness,
+# and whether the paper's model needs pretrained weights. Defaults: measure from the unit (ms -> time,
+# count -> count, epochs -> epoch, else mean), direction higher (time: lower), sided two.
+OPTIONAL = {"measure": ("mean", "dispersion", "halfwidth", "time", "count", "epoch", "confusion"),
+            "direction": ("higher", "lower"), "sided": ("two", "at least", "at most"), "pretrained": (True, False)}
+FIELDS = REQUIRED + ["note", *OPTIONAL]
 
 
 def _check(i: int, e: object) -> None:
@@ -50,6 +55,9 @@ def _check(i: int, e: object) -> None:
         raise ValueError(f"{where}: quote longer than 160 characters")
     if "note" in e and not isinstance(e["note"], str):
         raise ValueError(f"{where}: note must be a string")
+    for f, allowed in OPTIONAL.items():
+        if f in e and (isinstance(e[f], bool) != isinstance(allowed[0], bool) or e[f] not in allowed):
+            raise ValueError(f"{where}: {f} {e[f]!r} not in {allowed}")
 
 
 def load_claims(path: str | Path | None = None) -> pd.DataFrame:

@@ -1,5 +1,13 @@
 """What every paper notebook does first: resolve its parameters into a `NotebookRun` that knows the profile,
-data, device, seeds and hardware, and writes figures and results where the study keeps them."""
+data, device, seeds and hardware, and writes figures and results where the study keeps them.
+
+Figures and results go to the committed record (`figures/`, `reports/<profile>/`) unless the runner sent the
+run elsewhere (an experiment with -p, or --out): see fer_lib.paths.
+
+Every value of a paper's recipe is a notebook parameter (`None` = the recipe's value), resolved by
+`NotebookRun.recipe`, which prints where each value comes from: "paper" (the paper states it, with section),
+"reading" (the paper is silent or vague: the standard choice we took) or "override" (a -p parameter).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,8 +16,20 @@ from pathlib import Path
 import torch
 
 from . import results as R
+from .paths import figures_dir
 
 PROFILES = ("smoke", "cpu", "full")
+
+
+class WrittenPath(type(Path())):
+    """A written file's path whose `relative_to(run.root)` (what notebooks print) falls back to the absolute
+    path when the runner sent the run outside the project (an experiment's folder)."""
+
+    def relative_to(self, *other, **kw):
+        try:
+            return super().relative_to(*other, **kw)
+        except ValueError:
+            return self
 
 
 @dataclass
@@ -22,18 +42,22 @@ class NotebookRun:
     hardware: str
     root: Path
     records: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)   # the resolved recipe, saved with the results
 
     @property
     def figdir(self) -> Path:
-        d = self.root / "figures" / self.notebook
+        d = figures_dir() / self.notebook
         d.mkdir(parents=True, exist_ok=True)
         return d
 
     def savefig(self, fig, name: str) -> Path:
         """Save under figures/<notebook>/<name>_<profile>.png (profiles never overwrite each other)."""
         path = self.figdir / f"{name}_{self.profile}.png"
+        from . import plots
+        if hasattr(plots, "save"):  # compact PNG (+ SVG for line plots), written atomically
+            return WrittenPath(plots.save(fig, path))
         fig.savefig(path, dpi=110, bbox_inches="tight")
-        return path
+        return WrittenPath(path)
 
     def record(self, paper, source, row, column, values, *, dataset, **kw) -> dict:
         r = R.record(paper, source, row, column, values, profile=self.profile, dataset=dataset,
@@ -46,8 +70,41 @@ class NotebookRun:
         return r
 
     def save(self, **extra) -> Path:
-        return R.write_results(self.notebook, self.profile, self.records, self.root,
-                               extra={"seeds": self.seeds, "data_root": str(self.data_root or ""), **extra})
+        # no explicit root: results follow the runner's redirection of an experiment (fer_lib.paths)
+        if self.settings:
+            extra.setdefault("recipe", self.settings)
+        return WrittenPath(R.write_results(self.notebook, self.profile, self.records,
+                                           extra={"seeds": self.seeds, "data_root": str(self.data_root or ""), **extra}))
+
+    def recipe(self, defaults: dict, **given) -> dict:
+        """Resolve a paper's recipe: `defaults` = {name: (value, "paper §x" | "reading ...")}, `given` = the
+        notebook's parameters of the same names (None = take the default). Prints one line per value saying
+        where it comes from, keeps them in `settings` (saved with the results) and returns {name: value}.
+
+            lr, batch_size = run.recipe({"lr": (1e-4, "paper §4.2"), "batch_size": (16, "reading")},
+                                        lr=lr, batch_size=batch_size).values()
+        """
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ValueError(f"recipe: {unknown} have no default; recipe values: {sorted(defaults)}")
+        out, lines = {}, []
+        for name, spec in defaults.items():
+            value, label = spec if isinstance(spec, tuple) else (spec, "reading")
+            if not str(label).startswith(("paper", "reading")):
+                raise ValueError(f"recipe {name}: label {label!r} must start with 'paper' or 'reading'")
+            v = given.get(name)
+            if v is None:
+                out[name], src = value, label
+            else:
+                out[name], src = v, f"override (recipe: {value!r}, {label})"
+            self.settings[name] = {"value": out[name], "source": src}
+            lines.append(f"  {name} = {out[name]!r}  [{src}]")
+        print("recipe:\n" + "\n".join(lines))
+        return out
+
+    def rel(self, path) -> Path:
+        """`path` relative to the project when inside it, else as it is (an experiment's folder): for printing."""
+        return WrittenPath(path).relative_to(self.root)
 
     def describe(self) -> str:
         data = "embedded synthetic data" if self.profile == "smoke" else f"data from {self.data_root}"
@@ -65,6 +122,10 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = None, d
     if not seeds:
         raise ValueError("parameter seeds: give at least one seed")
     root_dir = None
+    if profile == "smoke" and data_root and not Path(data_root).expanduser().is_dir():
+        # refused rather than silently ignored; off smoke the loaders say what they expected where
+        raise ValueError(f"parameter data_root={data_root!r}: no such folder (the smoke profile reads no real "
+                         "data: leave data_root empty)")
     if profile != "smoke" and needs_data:
         from .data import data_root as find_root
         root_dir = find_root(data_root)

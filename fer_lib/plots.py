@@ -1,24 +1,104 @@
-"""Figures the notebooks share: learning curves, confusion heatmaps (seaborn), image grids."""
+"""Figures the notebooks share: learning curves, confusion heatmaps (seaborn), image grids, and how they are saved.
+
+House style (issue 16): integer epoch ticks, accuracy in % wherever the tables use %, legends outside the data,
+error bands where there are seeds; `save` writes a PNG at 150 dpi (palette-compressed, see `compact_png`) and,
+for line plots, an SVG beside it.
+"""
 from __future__ import annotations
+
+import io
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+DPI = 150
 
 
-def learning_curves(histories: dict[str, pd.DataFrame], title: str = ""):
-    """Accuracy and loss per epoch, train dashed and validation solid, one colour per run."""
+def compact_png(data: bytes, max_width: int | None = None) -> bytes:
+    """A smaller PNG that looks the same: grey images as 64-level greyscale, plots as a 256-colour palette,
+    photo-like colour images as a 48-colour dithered palette; never larger than the input."""
+    from PIL import Image, ImageOps
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    rgb = im.convert("RGBA")
+    if rgb.getextrema()[3][0] < 255:            # transparency: flatten on white
+        bg = Image.new("RGBA", rgb.size, "white")
+        rgb = Image.alpha_composite(bg, rgb)
+    rgb = rgb.convert("RGB")
+    if max_width and rgb.width > max_width:
+        rgb = rgb.resize((max_width, round(rgb.height * max_width / rgb.width)), Image.LANCZOS)
+    r, g, b = rgb.split()
+    colours = rgb.getcolors(1 << 16)
+    if r.tobytes() == g.tobytes() == b.tobytes():
+        out = ImageOps.posterize(r, 6) if colours is None or len(colours) > 64 else r
+    elif colours is None or len(colours) > 4000:
+        out = rgb.quantize(48, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+    else:
+        out = rgb.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    out.save(buf, "PNG", optimize=True)
+    return buf.getvalue() if buf.tell() < len(data) else data
+
+
+def save(fig, path, svg: bool | None = None) -> Path:
+    """Save `fig` as <path>.png at 150 dpi, compacted, and <path>.svg when it is a line plot (svg=None: a figure
+    whose axes hold lines and no images). Atomic: a crash leaves no half-written file."""
+    path = Path(path).with_suffix("")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    png = path.with_suffix(".png")
+    tmp = png.with_name(png.name + ".tmp")
+    tmp.write_bytes(compact_png(buf.getvalue()))
+    tmp.replace(png)
+    if svg is None:
+        svg = any(ax.lines for ax in fig.axes) and not any(ax.images for ax in fig.axes)
+    if svg:
+        out = path.with_suffix(".svg")
+        tmp = out.with_name(out.name + ".tmp")
+        fig.savefig(tmp, format="svg", bbox_inches="tight")
+        tmp.replace(out)
+    return png
+
+
+def epoch_axis(ax) -> None:
+    """Integer epoch ticks."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+
+
+def percent_axis(ax, fractions: bool = True) -> None:
+    """Accuracy shown in % (values given as fractions when fractions=True)."""
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0 if fractions else 100.0, decimals=0))
+
+
+def learning_curves(histories: dict, title: str = ""):
+    """Accuracy (%) and loss per epoch, train dashed and validation solid, one colour per run; a value of
+    `histories` may be a list of per-seed histories, drawn as the mean with a min–max band over seeds.
+    Integer epoch ticks; the legend sits outside the axes."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
     for (name, h), color in zip(histories.items(), sns.color_palette(n_colors=max(len(histories), 1))):
+        runs = h if isinstance(h, (list, tuple)) else [h]
         for split, style in (("train", "--"), ("val", "-")):
-            if f"{split}_acc" in h:
-                ax_acc.plot(h["epoch"] + 1, h[f"{split}_acc"], style, color=color, label=f"{name} {split}")
-            if f"{split}_loss" in h:
-                ax_loss.plot(h["epoch"] + 1, h[f"{split}_loss"], style, color=color, label=f"{name} {split}")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.legend(fontsize=7)
+            for metric, ax in (("acc", ax_acc), ("loss", ax_loss)):
+                col = f"{split}_{metric}"
+                if not all(col in r for r in runs):
+                    continue
+                m = pd.concat([r.set_index(r["epoch"] + 1)[col] for r in runs], axis=1)
+                ax.plot(m.index, m.mean(axis=1), style, color=color, label=f"{name} {split}" + (f" (n={len(runs)})" if len(runs) > 1 else ""))
+                if len(runs) > 1:
+                    ax.fill_between(m.index, m.min(axis=1), m.max(axis=1), color=color, alpha=0.15, linewidth=0)
+    ax_acc.set(ylabel="accuracy", title="accuracy")
+    ax_loss.set(ylabel="loss", title="loss")
+    percent_axis(ax_acc)
+    for ax in (ax_acc, ax_loss):
+        epoch_axis(ax)
+    handles, labels = ax_acc.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -135,7 +215,7 @@ def factor_curves(table: pd.DataFrame, panels: dict[str, list[str]], reference: 
                 ref = reference.loc[row].reindex(cols).astype(float)
                 ax.plot(x, ref, "--", color=color, alpha=0.6, label=f"{row} ({reference_label})")
         ax.set(xticks=x, xticklabels=cols, xlabel="test down-sampling factor", ylabel=ylabel, title=name)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import os
 import sys
 import time
@@ -299,27 +298,17 @@ def crop_faces(frame: np.ndarray, boxes, size: int = 48, margin: float = 0.0) ->
 
 
 # ------------------------------------------------------------------------------------------------ classifier
-_MODEL_MODULES = ("cnn", "resnet", "small", "sdl", "stn", "transfer", "drg", "edsr", "pipeline")
-
-
 def build_model(arch: str, kwargs: dict | None = None) -> nn.Module:
-    """A fer_lib model by name: "ZhaoCNN", "resnet18", ... (searched in fer_lib.models.*) or "module.Name"."""
-    kwargs = dict(kwargs or {})
-    mods = [arch.rsplit(".", 1)[0].removeprefix("fer_lib.models.")] if "." in arch else list(_MODEL_MODULES)
-    name = arch.rsplit(".", 1)[-1]
-    for m in mods:
-        try:
-            mod = importlib.import_module(f"fer_lib.models.{m}")
-        except ImportError:
-            continue
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            try:
-                return fn(**kwargs)
-            except TypeError as e:
-                raise CheckpointError(f"architecture {arch!r} does not take kwargs {kwargs}: {e}") from None
-    raise CheckpointError(f"unknown architecture {arch!r}: not found in fer_lib.models "
-                          f"({', '.join(_MODEL_MODULES)})")
+    """A model of the registry (fer_lib.models.create_model) by name: "ZhaoCNN", "resnet18", ... ("cnn.ZhaoCNN",
+    the older "module.Name" form, still reads)."""
+    from .models import registry
+    kwargs, name = dict(kwargs or {}), arch.rsplit(".", 1)[-1]
+    if registry.ALIASES.get(name, name) not in registry.MODELS:
+        raise CheckpointError(f"unknown architecture {arch!r}: registered models are {', '.join(registry.MODELS)}")
+    try:
+        return registry.create_model(name, **kwargs)
+    except TypeError as e:
+        raise CheckpointError(f"architecture {arch!r} does not take kwargs {kwargs}: {e}") from None
 
 
 class Classifier:

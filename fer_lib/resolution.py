@@ -9,7 +9,12 @@ Training (hooks for `fer_lib.train.fit`, §3 and §5.1-5.2):
 - `CyclicFactor(fs)`     val_batch_fn: image i of a batch degraded by fs[i % K] (deterministic, balanced);
 - `rabn_loss`, `DALoss`  loss_fns of the RA-BN and domain-adaptive (DANN) baselines;
 - `train_hooks(method, factors)` returns the batch_fn / val_batch_fn / loss_fn of a method by name.
-Degradation (fer_lib.degrade) is bicubic down by ×k and bicubic back up to the input size.
+Degradation (fer_lib.degrade.degrade_image) is bicubic down by ×k and bicubic back up to the input size, then
+rounded to the 8-bit grid (a degraded face is an image: floats would give the router a cue no saved image has),
+then, when `out_size` is set, bicubic-resized to the network's input size and rounded again (paper 5 §5.2's
+"resizing to 224" read as a step after the degradation, never a loader resize). Every hook takes the batch's
+normalisation (`mean`, `std`: the TrainConfig's) for the rounding; `mean=None` keeps the float result (the old
+behaviour, kept for callers outside paper 5).
 
 Evaluation: `predict_grid` runs models on a test set degraded by each factor, `accuracy_table` lays the
 accuracies out method × factor with the mean row (Tables 1-3), `fuse` gives the Mean/Max baselines from the
@@ -27,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .degrade import degrade, degrade_per_sample
+from .degrade import degrade, degrade_image, degrade_per_sample
 from .metrics import Predictions
 from .models.drg import FACTORS
 
@@ -53,17 +58,30 @@ def _draw(batch_size: int, weights: torch.Tensor, gen: torch.Generator, balanced
     return ids[torch.randperm(batch_size, generator=gen)]
 
 
+def _image_kw(mean, std, out_size) -> dict:
+    """degrade_image's keywords: rounding needs both mean and std; none of them: plain float `degrade`."""
+    if (mean is None) != (std is None):
+        raise ValueError(f"give both mean and std (the batch's normalisation) or neither, got {mean!r}, {std!r}")
+    kw = {} if mean is None else dict(mean=float(mean), std=float(std))
+    if out_size:
+        kw["out_size"] = int(out_size)
+    return kw
+
+
 class FixedFactor:
     """batch_fn: degrade the whole batch by ×`factor`. `target_index` replaces the labels by that constant
-    (the RRN's target when it is evaluated at one factor)."""
+    (the RRN's target when it is evaluated at one factor). mean/std: the batch's normalisation, to round the
+    degraded images to 8 bits; out_size: resize after the degradation (see the module docstring)."""
 
-    def __init__(self, factor: float, target_index: int | None = None):
+    def __init__(self, factor: float, target_index: int | None = None, *, mean: float | None = None,
+                 std: float | None = None, out_size: int | None = None):
         self.factor, self.target_index = factor, target_index
+        self.image = _image_kw(mean, std, out_size)
 
     def __call__(self, x, y, gen=None):
         if self.target_index is not None:
             y = torch.full_like(y, self.target_index)
-        return degrade(x, self.factor), y
+        return (degrade_image(x, self.factor, **self.image) if self.image else degrade(x, self.factor)), y
 
     def __repr__(self):
         return f"FixedFactor({self.factor})"
@@ -78,10 +96,12 @@ class RandomFactor:
     balanced: each batch holds the factors in proportion to `weights` (stratified; every group gets ≥ 2 images
         when the batch has ≥ 2 per factor, so a resolution-specific BatchNorm never sees a single image);
         False draws each image independently.
+    mean, std, out_size: 8-bit rounding and resize after the degradation, as in `FixedFactor`.
     """
 
     def __init__(self, factors: Sequence[float] = FACTORS, target: str = "label",
-                 weights: Sequence[float] | None = None, balanced: bool = True):
+                 weights: Sequence[float] | None = None, balanced: bool = True, *, mean: float | None = None,
+                 std: float | None = None, out_size: int | None = None):
         if target not in ("label", "factor", "both"):
             raise ValueError(f"RandomFactor: target must be label, factor or both, got {target!r}")
         self.factors = tuple(factors)
@@ -89,10 +109,11 @@ class RandomFactor:
         if w.shape != (len(self.factors),) or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"RandomFactor: need {len(self.factors)} non-negative weights, got {weights!r}")
         self.weights, self.target, self.balanced = w, target, balanced
+        self.image = _image_kw(mean, std, out_size)
 
     def __call__(self, x, y, gen):
         ids = _draw(len(x), self.weights, gen, self.balanced).to(x.device)
-        x = degrade_per_sample(x, ids, self.factors)
+        x = degrade_per_sample(x, ids, self.factors, **self.image)
         if self.target == "factor":
             return x, ids
         if self.target == "both":
@@ -106,16 +127,18 @@ class RandomFactor:
 class CyclicFactor:
     """val_batch_fn: image i of every batch degraded by factors[i % K] — deterministic and balanced, and
     recoverable by `cyclic_index` (which is how `rabn_loss` knows the factor of a validation image).
-    target: "label" or "factor" (the RRN's validation)."""
+    target: "label" or "factor" (the RRN's validation). mean, std, out_size: as in `FixedFactor`."""
 
-    def __init__(self, factors: Sequence[float] = FACTORS, target: str = "label"):
+    def __init__(self, factors: Sequence[float] = FACTORS, target: str = "label", *, mean: float | None = None,
+                 std: float | None = None, out_size: int | None = None):
         if target not in ("label", "factor"):
             raise ValueError(f"CyclicFactor: target must be label or factor, got {target!r}")
         self.factors, self.target = tuple(factors), target
+        self.image = _image_kw(mean, std, out_size)
 
     def __call__(self, x, y, gen=None):
         ids = cyclic_index(len(x), len(self.factors), x.device)
-        x = degrade_per_sample(x, ids, self.factors)
+        x = degrade_per_sample(x, ids, self.factors, **self.image)
         return x, (ids if self.target == "factor" else y)
 
 
@@ -185,37 +208,48 @@ def steps_per_epoch(n: int, batch_size: int, max_batches: int | None) -> int:
     return min(steps, max_batches) if max_batches else steps
 
 
+DA_PAPER_FACTORS = (1, 2)  # §3 "Domain Adaptive": source ×1, target ×2 — two domains
+
+
 def train_hooks(method: str, factors: Sequence[float] | float = FACTORS, *, da_source_share: float = 0.5,
                 da_class_on: str = "source", da_lambd: float | str = "schedule",
-                total_steps: int | None = None, balanced: bool = True) -> dict:
+                total_steps: int | None = None, balanced: bool = True, mean: float | None = 0.5,
+                std: float | None = 0.5, out_size: int | None = None) -> dict:
     """fit() keyword arguments (batch_fn, val_batch_fn, loss_fn) of one of paper 5's training recipes.
 
     "single": one factor (a resolution-specific FER block, Table 3 rows ×k);
     "joint": images degraded by factors drawn from `factors` (MSTrain = all five; Table 3 joint rows);
     "rrn": the Resolution Recognition Network, target = factor index;
     "rabn": RA-BN, mixed factors, BatchNorm chosen by the factor index;
-    "da": DANN, ×1 (factors[0]) the source, the rest targets; `da_source_share` of every batch is source.
+    "da": DANN, ×1 (factors[0]) the source, the rest targets (one domain each); `da_source_share` of every batch
+        is source. The paper's DA (§3) is `factors=DA_PAPER_FACTORS` = (1, 2): two domains; all five factors is
+        our labelled extension.
+    mean, std: the TrainConfig's normalisation — degraded images are rounded to 8 bits (None: float, no
+    rounding); out_size: the network's input side when it differs from the images' (resized after degradation).
     """
     if method not in METHODS:
         raise ValueError(f"train_hooks: method must be one of {METHODS}, got {method!r}")
+    img = dict(mean=mean, std=std, out_size=out_size)
     if method == "single":
         k = factors if np.isscalar(factors) else (factors[0] if len(factors) == 1 else None)
         if k is None:
             raise ValueError(f"train_hooks('single') takes one factor, got {factors!r}")
-        return dict(batch_fn=FixedFactor(k), val_batch_fn=FixedFactor(k))
+        return dict(batch_fn=FixedFactor(k, **img), val_batch_fn=FixedFactor(k, **img))
     factors = tuple(factors)
     if method == "joint":
-        return dict(batch_fn=RandomFactor(factors, balanced=balanced), val_batch_fn=CyclicFactor(factors))
+        return dict(batch_fn=RandomFactor(factors, balanced=balanced, **img), val_batch_fn=CyclicFactor(factors, **img))
     if method == "rrn":
-        return dict(batch_fn=RandomFactor(factors, "factor", balanced=balanced),
-                    val_batch_fn=CyclicFactor(factors, "factor"))
+        return dict(batch_fn=RandomFactor(factors, "factor", balanced=balanced, **img),
+                    val_batch_fn=CyclicFactor(factors, "factor", **img))
     if method == "rabn":
-        return dict(batch_fn=RandomFactor(factors, "both", balanced=balanced), val_batch_fn=CyclicFactor(factors),
-                    loss_fn=rabn_loss)
-    rest = (1 - da_source_share) / max(len(factors) - 1, 1)
+        return dict(batch_fn=RandomFactor(factors, "both", balanced=balanced, **img),
+                    val_batch_fn=CyclicFactor(factors, **img), loss_fn=rabn_loss)
+    if len(factors) < 2:
+        raise ValueError(f"train_hooks('da') needs a source and at least one target factor, got {factors!r}")
+    rest = (1 - da_source_share) / (len(factors) - 1)
     weights = [da_source_share] + [rest] * (len(factors) - 1)
-    return dict(batch_fn=RandomFactor(factors, "both", weights=weights, balanced=balanced),
-                val_batch_fn=CyclicFactor(factors),
+    return dict(batch_fn=RandomFactor(factors, "both", weights=weights, balanced=balanced, **img),
+                val_batch_fn=CyclicFactor(factors, **img),
                 loss_fn=DALoss(0, da_class_on, da_lambd, total_steps))
 
 
@@ -267,12 +301,20 @@ class ClassHead(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- evaluation
-def predict_grid(models: dict[str, nn.Module | Callable], data, factors: Sequence[float], **eval_kw
-                 ) -> dict[tuple[str, float], Predictions]:
+def _test_factor(k, eval_kw, uint8: bool, out_size, target_index=None) -> FixedFactor:
+    """The test-time batch_fn: the same image pipeline as training (8-bit rounding with evaluate's own
+    normalisation, resize after degradation)."""
+    mean, std = (eval_kw.get("mean", 0.5), eval_kw.get("std", 0.5)) if uint8 else (None, None)
+    return FixedFactor(k, target_index, mean=mean, std=std, out_size=out_size)
+
+
+def predict_grid(models: dict[str, nn.Module | Callable], data, factors: Sequence[float], *, uint8: bool = True,
+                 out_size: int | None = None, **eval_kw) -> dict[tuple[str, float], Predictions]:
     """Predictions of every model on `data` degraded by each factor: {(name, factor): Predictions}.
 
     A model may be a function factor -> module (e.g. RA-BN with the true factor's BatchNorm) or -> None when it
     does not apply at that factor (skipped). eval_kw go to fer_lib.train.evaluate (batch_size, mean, std, ...).
+    uint8: degraded test images rounded to 8 bits, as in training; out_size: resize after degradation.
     """
     from .train import evaluate
     out = {}
@@ -280,7 +322,7 @@ def predict_grid(models: dict[str, nn.Module | Callable], data, factors: Sequenc
         for k in factors:
             m = spec if isinstance(spec, nn.Module) else spec(k)
             if m is not None:
-                out[(name, k)] = evaluate(m, data, batch_fn=FixedFactor(k), **eval_kw)
+                out[(name, k)] = evaluate(m, data, batch_fn=_test_factor(k, eval_kw, uint8, out_size), **eval_kw)
     return out
 
 
@@ -310,11 +352,13 @@ def fuse(preds: Sequence[Predictions], how: str = "mean") -> Predictions:
     return Predictions(y, probs.mean(0) if how == "mean" else probs.max(0), preds[0].classes)
 
 
-def rrn_predictions(rrn: nn.Module, data, factors: Sequence[float] = FACTORS, **eval_kw) -> Predictions:
+def rrn_predictions(rrn: nn.Module, data, factors: Sequence[float] = FACTORS, *, uint8: bool = True,
+                    out_size: int | None = None, **eval_kw) -> Predictions:
     """The RRN on `data` degraded by each factor in turn; y_true = the factor index, classes "x1", "x2", …
-    (accuracy and confusion over factors — paper 5 never reports them)."""
+    (accuracy and confusion over factors — paper 5 never reports them). uint8, out_size: as `predict_grid`."""
     from .train import evaluate
-    ps = [evaluate(rrn, data, batch_fn=FixedFactor(k, target_index=i), **eval_kw) for i, k in enumerate(factors)]
+    ps = [evaluate(rrn, data, batch_fn=_test_factor(k, eval_kw, uint8, out_size, target_index=i), **eval_kw)
+          for i, k in enumerate(factors)]
     return Predictions(np.concatenate([p.y_true for p in ps]), np.concatenate([p.probs for p in ps]),
                        tuple(factor_name(k) for k in factors))
 
@@ -336,13 +380,15 @@ def features(model: nn.Module, x: torch.Tensor, layer: str = "avgpool") -> torch
 
 def feature_distances(model: nn.Module, data, factors: Sequence[float], n_images: int = 256, *,
                       layer: str = "avgpool", normalise: bool = False, mean: float = 0.5, std: float = 0.5,
-                      batch_size: int = 256, seed: int = 0) -> pd.DataFrame:
+                      batch_size: int = 256, seed: int = 0, uint8: bool = True,
+                      out_size: int | None = None) -> pd.DataFrame:
     """Fig 2 of paper 5: for each factor k, the mean Euclidean distance between the features of an image and
     of its ×k version ("same image, HR vs LR") beside the mean distance between the features of different
     full-resolution images ("different images", the same for every k) and between different ×k images.
     "LR side (px)" is the side the ×k image had before it was resized back (two factors can share one).
 
     Features: `layer` of `model` (default the ResNet's pooled 512-d vector); `normalise` L2-normalises them.
+    uint8, out_size: the image pipeline of training and test (8-bit rounding, resize after degradation).
     """
     from .train import as_tensors, normalise as norm
     device = next(model.parameters()).device
@@ -350,8 +396,10 @@ def feature_distances(model: nn.Module, data, factors: Sequence[float], n_images
     pick = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed))[:n_images].to(device)
     x = norm(x_all[pick], mean, std)
 
+    img = _image_kw(mean if uint8 else None, std if uint8 else None, out_size)
+
     def feats(factor):
-        f = torch.cat([features(model, degrade(x[i:i + batch_size], factor), layer)
+        f = torch.cat([features(model, degrade_image(x[i:i + batch_size], factor, **img), layer)
                        for i in range(0, len(x), batch_size)])
         return F.normalize(f, dim=1) if normalise else f
 

@@ -1,6 +1,7 @@
 """The tidy results every notebook writes, and the facts each number carries (profile, data, seeds, hardware).
 
-One JSON file per notebook: `reports/<profile>/results/<notebook>.json` = {"notebook", "profile", "hardware",
+One JSON file per notebook: `reports/<profile>/results/<notebook>.json` (an experiment run by the runner with
+-p writes to its own folder instead: see fer_lib.paths.reports_dir) = {"notebook", "profile", "hardware",
 "written", "records": [...]}. A record is keyed like a paper claim (paper, source, row, column) so the
 summary can put "paper" beside "ours"; measured numbers come only from here, paper numbers only from
 fer_lib/paper_claims.yaml.
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import mean_ci
-from .paths import project_root  # noqa: F401  (re-exported: notebooks and the runner use it)
+from .paths import project_root, reports_dir  # noqa: F401  (re-exported: notebooks and the runner use them)
 
 RECORD_FIELDS = ("paper", "source", "row", "column", "value", "unit", "n_seeds", "std", "ci95", "seeds",
                  "profile", "dataset", "split", "hardware", "config_hash", "pretrained", "note")
@@ -48,8 +49,11 @@ def config_hash(obj) -> str:
 
 def record(paper: str, source: str, row: str, column: str, values, *, unit: str = "fraction",
            profile: str, dataset: str, seeds=None, split: str = "", config=None, pretrained=None,
-           note: str = "", hw: str | None = None) -> dict:
-    """One measured cell. `values` is a number or one number per seed (mean ± 95 % CI computed here)."""
+           note: str = "", hw: str | None = None, n_test: int | None = None, comparable: bool | None = None,
+           deviation: str = "") -> dict:
+    """One measured cell. `values` is a number or one number per seed (mean ± 95 % CI computed here).
+    Optional, for the verdict policy (fer_lib.verdict): n_test (test images behind an accuracy: its binomial
+    error), comparable=False + deviation (why the run does not follow the paper's protocol or budget)."""
     vals = list(np.atleast_1d(np.asarray(values, dtype=float)))
     m = mean_ci(vals)
     return {"paper": paper, "source": source, "row": row, "column": column, "value": m["mean"], "unit": unit,
@@ -57,7 +61,9 @@ def record(paper: str, source: str, row: str, column: str, values, *, unit: str 
             "seeds": list(seeds) if seeds is not None else None, "profile": profile, "dataset": dataset,
             "split": split, "hardware": hw or hardware(),
             "config_hash": config_hash(config) if config is not None else None,
-            "pretrained": pretrained, "note": note}
+            "pretrained": pretrained, "note": note,
+            **({"n_test": int(n_test)} if n_test else {}),
+            **({"comparable": bool(comparable), "deviation": deviation} if comparable is not None else {})}
 
 
 def _clean(x):
@@ -74,7 +80,7 @@ def _clean(x):
 
 
 def results_path(notebook: str, profile: str, root: Path | None = None) -> Path:
-    return (root or project_root()) / "reports" / profile / "results" / f"{notebook}.json"
+    return reports_dir(profile, root) / "results" / f"{notebook}.json"
 
 
 def write_results(notebook: str, profile: str, records: list[dict], root: Path | None = None,
@@ -96,7 +102,7 @@ def write_results(notebook: str, profile: str, records: list[dict], root: Path |
 
 def read_results(profile: str, root: Path | None = None) -> pd.DataFrame:
     """Every record of every notebook of a profile, one row each (empty frame when none)."""
-    folder = (root or project_root()) / "reports" / profile / "results"
+    folder = reports_dir(profile, root) / "results"
     rows = []
     for f in sorted(folder.glob("*.json")) if folder.exists() else []:
         doc = json.loads(f.read_text())

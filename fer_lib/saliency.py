@@ -10,6 +10,8 @@ Both maps are scaled to [0, 1] per image. `explain` bundles them with the spatia
 """
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -17,7 +19,7 @@ from captum.attr import LayerAttribution, LayerGradCam, Saliency
 
 from .metrics import Predictions
 
-__all__ = ["last_conv", "gradient_saliency", "grad_cam", "pick_examples", "explain"]
+__all__ = ["last_conv", "gradient_saliency", "grad_cam", "pick_examples", "explain", "pack", "unpack"]
 
 
 def last_conv(module: nn.Module) -> nn.Conv2d:
@@ -105,3 +107,30 @@ def explain(model: nn.Module, images: np.ndarray | torch.Tensor, *, mean: float 
     return {"image": x8[:, 0].cpu().numpy(), "stn": None if stn is None else to_uint8(stn),
             "saliency": gradient_saliency(model, x, t), "cam": grad_cam(model, layer or last_conv(model), x, t),
             "pred": pred.cpu().numpy(), "target": t.cpu().numpy()}
+
+
+# A run record keeps Fig. 15's panels (fer_lib.papers.p4_khan's "p4.saliency" hook), so the figure is drawn from the
+# store without the trained weights: four uint8 planes (image, STN view, saliency and Grad-CAM scaled to 0-255).
+_PLANES = ("image", "stn", "saliency", "cam")
+
+
+def pack(e: dict, index, split: str = "") -> dict:
+    """`explain`'s output as a small JSON-able dict (~12 KB per 48×48 image, base64)."""
+    img = np.asarray(e["image"], dtype=np.uint8)
+    stn = img if e["stn"] is None else np.asarray(e["stn"], dtype=np.uint8)
+    to8 = lambda a: np.clip(np.rint(np.asarray(a, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
+    planes = np.stack([img, stn, to8(e["saliency"]), to8(e["cam"])])
+    return {"split": split, "index": [int(i) for i in index], "pred": [int(p) for p in e["pred"]],
+            "target": [int(t) for t in e["target"]], "has_stn": e["stn"] is not None, "shape": list(planes.shape),
+            "u8_base64": base64.b64encode(planes.tobytes()).decode(),
+            "stn_moved": float(np.abs(stn.astype(int) - img.astype(int)).mean())}
+
+
+def unpack(d: dict) -> dict:
+    """The inverse of `pack`: explain-style dict (saliency and cam back in [0, 1], 8-bit steps)."""
+    planes = np.frombuffer(base64.b64decode(d["u8_base64"]), dtype=np.uint8).reshape(d["shape"])
+    out = dict(zip(_PLANES, planes))
+    out["saliency"], out["cam"] = out["saliency"] / 255.0, out["cam"] / 255.0
+    out["stn"] = out["stn"] if d.get("has_stn", True) else None
+    out.update(pred=np.asarray(d["pred"]), target=np.asarray(d["target"]), index=np.asarray(d["index"]))
+    return out

@@ -68,14 +68,18 @@ def write_ferplus_csv(path: Path, usages, names, votes) -> Path:
     return path
 
 
-def make_kaggle_fer_folders(root: Path, per_class=2) -> Path:
-    """Kaggle image export: train/<class>/*.jpg, test/<class>/*.jpg (48x48 grey)."""
-    names = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "sad": "sad",
-             "surprise": "surprise", "neutral": "neutral"}
-    for split, n in (("train", per_class), ("test", 1)):
-        for folder in names:
-            for i in range(n):
-                save(root / split / folder / f"{split}_{folder}_{i}.jpg", noise((48, 48)))
+def make_kaggle_fer_folders(root: Path, per_class=2, official_names=True) -> Path:
+    """Kaggle image export: train/<class>/*.jpg, test/<class>/*.jpg (48x48 grey JPEG). With `official_names`
+    the file names carry FER2013's split as in the common export (Training_<id>.jpg in train/, PublicTest_<id>
+    and PrivateTest_<id> in test/, `per_class` of each per class); without, plain names."""
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    n = 0
+    for folder in classes:
+        for split, usage in (("train", "Training"), ("test", "PublicTest"), ("test", "PrivateTest")):
+            for i in range(per_class):
+                n += 1
+                name = f"{usage}_{10000000 + 37 * n}.jpg" if official_names else f"im{n}.jpg"
+                save(root / split / folder / name, noise((48, 48)))
     return root
 
 

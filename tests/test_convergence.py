@@ -44,14 +44,32 @@ def test_speedup_and_reduction():
     assert math.isnan(C.epoch_reduction_percent(10, float("nan")))
 
 
-def test_common_target_and_table():
-    bn = pd.DataFrame({"val_acc": [0.40, 0.60, 0.65, 0.66]})
-    nobn = pd.DataFrame({"val_acc": [0.20, 0.30, 0.45, 0.50]})
-    assert C.common_target([bn.val_acc, nobn.val_acc], 0.9) == pytest.approx(0.45)
-    t = C.convergence_table({"BN": bn, "no BN": nobn}, fraction=0.9)
-    assert list(t.index) == ["BN", "no BN"]
-    assert t.loc["BN", "epochs to own target"] == 2          # 0.9 * 0.66 = 0.594
-    assert t.loc["no BN", "epochs to own target"] == 3       # 0.9 * 0.50 = 0.45
-    assert t.loc["BN", "epochs to common target"] == 2       # 0.45
-    assert t.loc["no BN", "epochs to common target"] == 3
-    assert t.loc["BN", "epochs run"] == 4
+def test_absolute_target_smoothing_and_nan():
+    assert C.majority_share([0, 0, 0, 1]) == 0.75
+    assert C.absolute_target(0.25, 0.2) == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="margin"):
+        C.absolute_target(0.9, 0.2)                         # a target above 100 % is no target
+    s = C.smooth([0.1, 0.2, 0.6, 0.7], 3)
+    assert math.isnan(s[0]) and math.isnan(s[1]) and s[2] == pytest.approx(0.3) and s[3] == pytest.approx(0.5)
+    # one lucky epoch does not count: raw 0.5 at epoch 2 is a spike; the 3-epoch mean reaches 0.45 at epoch 5
+    assert C.epochs_to_reach([0.2, 0.5, 0.3, 0.45, 0.6], 0.45) == 2
+    assert C.epochs_to_target([0.2, 0.5, 0.3, 0.45, 0.6], 0.45, window=3) == 5
+    assert math.isnan(C.epochs_to_target([0.9, 0.9], 0.5, window=3))   # shorter than one window
+    assert C.epochs_to_target([0.9, 0.9], 0.5, window=1) == 1
+
+
+def test_a_stuck_run_never_converges():
+    """A run stuck on the 25 % majority plateau: under the old own-final reading it "converges" at epoch 1 and
+    looks far faster than a learning run; under the absolute target it is NaN and so is the speed-up."""
+    stuck = [0.25, 0.25, 0.249, 0.251, 0.25, 0.25]
+    learning = [0.30, 0.38, 0.44, 0.50, 0.55, 0.58]
+    assert C.epochs_to_fraction(stuck, 0.95) == 1                       # the misleading reading
+    target = C.absolute_target(0.25)                                    # 0.45
+    assert math.isnan(C.epochs_to_target(stuck, target))
+    assert C.epochs_to_target(learning, target) == 5                    # mean(0.44, 0.50, 0.55) = 0.497
+    assert math.isnan(C.speedup_percent(C.epochs_to_target(learning, target), C.epochs_to_target(stuck, target)))
+    t = C.convergence_table({"BN": pd.DataFrame({"val_acc": learning}), "no BN": pd.DataFrame({"val_acc": stuck})},
+                            target)
+    assert t.loc["BN", "reached"] and not t.loc["no BN", "reached"]
+    assert t.loc["BN", "epochs to target"] == 5 and math.isnan(t.loc["no BN", "epochs to target"])
+    assert (t["target"] == target).all() and t.loc["no BN", "epochs run"] == 6

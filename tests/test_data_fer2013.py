@@ -69,15 +69,38 @@ def test_header_without_pixels(tmp_path):
         load_fer2013(tmp_path)
 
 
-def test_kaggle_image_folders(tmp_path):
-    make_kaggle_fer_folders(tmp_path / "fer2013")
+def test_kaggle_image_folders_official_split_from_file_names(tmp_path):
+    make_kaggle_fer_folders(tmp_path / "fer2013", per_class=2)
     ds = load_fer2013(tmp_path)
     assert ds.classes == FER7 and ds.images.shape[1:] == (48, 48)
-    assert sorted(ds.splits) == ["test", "train"]
+    assert ds.splits == ["Training", "PublicTest", "PrivateTest"]  # in the CSV's order
     counts = ds.counts()
-    assert (counts.loc[list(FER7), "train"] == 2).all() and (counts.loc[list(FER7), "test"] == 1).all()
-    # folder name -> canonical label
-    assert ds.classes[ds.labels[0]] in FER7
+    for split in ("Training", "PublicTest", "PrivateTest"):   # what the notebooks take
+        assert (counts.loc[list(FER7), split] == 2).all()
+    assert "file names" in ds.meta["split_note"] and "lossy" in ds.meta["note"] and "1.7" in ds.meta["note"]
+    ds.take("Training"), ds.take("PrivateTest")
+
+
+def test_kaggle_image_folders_without_split_in_names_say_how_test_is_divided(tmp_path):
+    make_kaggle_fer_folders(tmp_path / "fer2013", per_class=2, official_names=False)
+    with pytest.warns(UserWarning, match="NOT the official ones"):
+        ds = load_fer2013(tmp_path)
+    counts = ds.counts()
+    assert ds.splits == ["Training", "PublicTest", "PrivateTest"]
+    assert (counts.loc[list(FER7), "Training"] == 2).all()
+    # test/ (4 per class) divided into class-stratified halves, named as the notebooks expect
+    assert (counts.loc[list(FER7), "PublicTest"] == 2).all() and (counts.loc[list(FER7), "PrivateTest"] == 2).all()
+    assert "divided into class-stratified random halves (seed 0)" in ds.meta["split_note"]
+    again = load_fer2013(tmp_path)  # from the cache: the same division, the note kept
+    assert again.split.tolist() == ds.split.tolist() and again.meta["split_note"] == ds.meta["split_note"]
+
+
+def test_kaggle_file_name_contradicting_its_folder_is_an_error(tmp_path):
+    root = make_kaggle_fer_folders(tmp_path / "fer2013", per_class=1)
+    moved = next((root / "test" / "happy").glob("PrivateTest_*.jpg"))
+    moved.rename(root / "train" / "happy" / moved.name)
+    with pytest.raises(DatasetError, match=r"its name says PrivateTest, but it sits in train/"):
+        load_fer2013(tmp_path)
 
 
 def test_missing_root_is_helpful(tmp_path):

@@ -26,3 +26,17 @@ def test_per_sample_and_uint8():
     assert torch.equal(out[0], x[0]) and torch.allclose(out[1], degrade(x[1:2], 4)[0])
     u = degrade_uint8(np.full((2, 16, 16), 100, np.uint8), 4)
     assert u.dtype == np.uint8 and (u == 100).all()
+
+
+def test_degrade_image_rounds_to_8_bits_and_resizes_after():
+    from fer_lib.degrade import degrade_image, to_uint8_grid
+    u = torch.randint(0, 256, (2, 1, 20, 20), dtype=torch.uint8)
+    x = (u.float() / 255 - 0.5) / 0.5
+    torch.testing.assert_close(to_uint8_grid(x, 0.5, 0.5), x)            # already an image: unchanged
+    y = degrade_image(x, 2, mean=0.5, std=0.5)
+    p = (y * 0.5 + 0.5) * 255
+    assert torch.allclose(p, p.round(), atol=1e-3) and not torch.allclose(degrade(x, 2), y, atol=1e-6)
+    assert torch.equal(degrade_image(x, 2), degrade(x, 2))                # no normalisation given: plain floats
+    assert degrade_image(x, 1, mean=0.5, std=0.5, out_size=36).shape == (2, 1, 36, 36)
+    out = degrade_per_sample(x, torch.tensor([0, 1]), [1, 4], mean=0.5, std=0.5, out_size=36)
+    torch.testing.assert_close(out[1:], degrade_image(x[1:], 4, mean=0.5, std=0.5, out_size=36))

@@ -411,3 +411,61 @@ def test_sdl_modules_old_switch_and_checkpoint_keys():
                 + ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
     for m in (SpatialDeepLearning(), SpatialDeepLearning(sdl_modules=2)):
         assert list(m.state_dict()) == expected and m.fc1.weight.shape == (128, 5760)
+
+
+# ---------------------------------------------------------------- the registry (create_model, model_version)
+import json  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from fer_lib.models import create_model, model_version, registry  # noqa: E402
+
+SNAPSHOT = Path(__file__).parent / "data" / "model_signatures.json"
+
+
+def test_registry_builds_what_the_classes_build():
+    torch.manual_seed(0)
+    a = create_model("ZhaoVGG", num_classes=5, init_std=None)
+    torch.manual_seed(0)
+    b = ZhaoVGG(num_classes=5, init_std=None)
+    assert type(a) is ZhaoVGG and all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                                          b.state_dict().values()))
+    assert isinstance(create_model("Base+STN"), Pipeline) and create_model("Base+STN").stn is not None
+    p = create_model("Pipeline:Base+SR", classifier="SmallCNN", classifier_kw={"widths": [8, 16]},
+                     sr_kw={"n_resblocks": 1, "n_feats": 8}, sr_frozen=True)
+    assert p.sr.scale == 2 and p.sr_frozen and p(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    assert create_model("STN-MNIST").stn is not None                           # alias
+    r = create_model("resnet18", init_std=0.04)                                 # paper 3's Gaussian conv init
+    assert abs(r.layer1[0].conv1.weight.std().item() - 0.04) < 0.004
+
+
+def test_registry_errors_name_the_model_and_the_argument():
+    with pytest.raises(ValueError, match="unknown model 'NoSuchNet'.*ZhaoCNN"):
+        create_model("NoSuchNet")
+    with pytest.raises(TypeError, match="create_model\\('ZhaoCNN'\\).*widths"):
+        create_model("ZhaoCNN", widths=3)
+
+
+def test_model_version_names_every_class_an_entry_builds():
+    assert model_version("ZhaoCNN") == "ZhaoCNN=1"
+    assert model_version("DRGFER") == "DRGFER=1,MRAFER=1,RRN=1,resnet18=1"
+    assert model_version("Pipeline:Base+STN+SR").startswith("Pipeline=") and "EDSR=" in model_version("Base+STN+SR")
+    for name in registry.MODELS:   # every part has a VERSIONS number beside its class
+        assert model_version(name)
+
+
+def test_parameter_shapes_match_the_snapshot_under_each_version():
+    """Fails when a model's parameter shapes change but its VERSIONS number did not: stored runs would go stale."""
+    problems = registry.snapshot_problems(json.loads(SNAPSHOT.read_text()), registry.snapshot())
+    assert not problems, "\n".join(problems)
+
+
+def test_a_shape_change_under_the_same_version_is_caught(monkeypatch):
+    stored = registry.snapshot(["ZhaoCNN", "SmallCNN"])
+    wider = replace(registry.MODELS["ZhaoCNN"], probe={"fc_dims": (2048, 1024, 256)})
+    monkeypatch.setitem(registry.MODELS, "ZhaoCNN", wider)
+    problems = registry.snapshot_problems(stored, registry.snapshot(["ZhaoCNN", "SmallCNN"]))
+    assert len(problems) == 1 and "bump VERSION of ZhaoCNN" in problems[0] and "fer_lib/models/cnn.py" in problems[0]
+    monkeypatch.setitem(registry._VERSIONS, "ZhaoCNN", (2, "fer_lib/models/cnn.py"))   # bumped: only stale now
+    problems = registry.snapshot_problems(stored, registry.snapshot(["ZhaoCNN"]))
+    assert len(problems) == 1 and "snapshot is stale" in problems[0] and "bump" not in problems[0]

@@ -220,3 +220,27 @@ def test_rrn_shapes_100():
     m = RRN(in_chans=3).eval()
     with torch.no_grad():
         assert m(torch.randn(2, 3, 100, 100)).shape == (2, 5)
+
+
+def test_init_from_imagenet_fills_every_resnet18_and_refuses_a_missing_file(tmp_path):
+    """Paper 5's open choice of initial weights (a reading): ImageNet ResNet18 into the RRN, RA-BN (each parallel
+    BN) and DANN; grey stem = sum of the RGB kernels; the classifier keeps its fresh init."""
+    import torchvision
+
+    from fer_lib.models.drg import RABN, RRN, imagenet_resnet18_file, init_from_imagenet, make_dann
+    torch.manual_seed(0)
+    sd = torchvision.models.resnet18().state_dict()
+    f = tmp_path / "r18.pth"
+    torch.save(sd, f)
+    assert imagenet_resnet18_file(str(f)) == f and imagenet_resnet18_file("none") is None
+    rabn = init_from_imagenet(RABN(7, 5), str(f))
+    for j in range(5):
+        torch.testing.assert_close(rabn.net.layer3[1].bn2.bns[j].weight, sd["layer3.1.bn2.weight"])
+    torch.testing.assert_close(rabn.net.conv1.weight, sd["conv1.weight"].sum(1, keepdim=True))
+    assert rabn.net.fc.weight.shape == (7, 512)
+    dann = init_from_imagenet(make_dann(7, 2), str(f))
+    torch.testing.assert_close(dann.feature_extractor.layer4[0].conv1.weight, sd["layer4.0.conv1.weight"])
+    rrn = init_from_imagenet(RRN(), str(f))
+    torch.testing.assert_close(rrn.net.layer1[0].bn1.running_mean, sd["layer1.0.bn1.running_mean"])
+    with pytest.raises(FileNotFoundError, match="no ImageNet ResNet18 weights"):
+        init_from_imagenet(RRN(), str(tmp_path / "absent.pth"))

@@ -1,4 +1,5 @@
-"""fer_lib.protocol: the common protocol's models and test views; the summary's table of them."""
+"""fer_lib.papers.protocol (alias fer_lib.protocol): the common protocol's models, run plan and test views; the
+summary's table of them."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,10 +66,54 @@ def test_protocol_table_and_readme_block(tmp_path):
     write_results("06_common_protocol", "cpu", recs, root=tmp_path)
     from fer_lib.results import read_results
     t = protocol_table(read_results("cpu", tmp_path))
-    assert list(t.columns) == ["PrivateTest", "clean", "x2", "mean x1-x8"]
-    assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"].startswith("61.00 ± ")
-    assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"].endswith("(n=2)")
+    assert list(t.columns) == ["rank", "comparable", "PrivateTest", "clean", "x2", "mean x1-x8"]
+    assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"] == "61.00 (n=2)"    # no interval under 3 seeds
     md = readme_block(("full", "cpu"), root=tmp_path)
-    assert "Profile `full`" not in md and "#### Profile `cpu`" in md
-    assert "| paper | model | PrivateTest | clean | x2 | mean x1-x8 |" in md
-    assert readme_block(("full",), root=tmp_path).startswith("No results yet")
+    assert "(`06_common_protocol`, profile `cpu`)" in md and "profile `full`)" not in md
+    assert "| paper | model | rank | comparable | PrivateTest | clean | x2 | mean x1-x8 |" in md
+    assert "#### One protocol" not in readme_block(("full",), root=tmp_path)   # no protocol records in full
+
+
+# ---------------------------------------------------------------- the plan (fer_lib/papers/protocol.py)
+from fer_lib.papers import protocol as P  # noqa: E402
+from fer_lib.runs.plans import resolve  # noqa: E402
+
+
+def test_alias_module_is_the_papers_module_and_models_come_from_the_registry():
+    from fer_lib.models import registry
+    assert protocol.MAIN_MODELS is P.MAIN_MODELS and protocol.build is P.build
+    assert all(m.model in registry.MODELS for m in P.MAIN_MODELS.values())
+    assert P.MAIN_MODELS["p5 ResNet18 MSTrain"].batch_fn is not None and P.MAIN_MODELS["p3 ResNet18"].batch_fn is None
+
+
+def test_full_plan_one_recipe_every_model_three_seeds_and_the_degraded_views():
+    specs = P.plan("full")
+    assert len(specs) == 5 * 3 and {s.seed for s in specs} == {0, 1, 2}
+    assert len({tuple(sorted(s.config.items())) for s in specs}) == 1      # one recipe for all
+    cfg = specs[0].config
+    assert (cfg["optimizer"], cfg["lr"], cfg["batch_size"], cfg["augment"], cfg["epochs"], cfg["max_batches"]) == \
+        ("adam", 1e-3, 64, "standard", 30, None)
+    views = [v["name"] for v in specs[0].evaluate]
+    assert views == ["PrivateTest", "PrivateTest x2", "PrivateTest x4", "PrivateTest x6", "PrivateTest x8"]
+    assert {v["split"] for v in specs[0].evaluate} == {"PrivateTest"}
+    hooks = {s.arm: [h["name"] for h in s.hooks] for s in specs}
+    assert hooks["p5 ResNet18 MSTrain"] == ["resolution.random_factor"]
+    assert hooks["p2 ResNet50+CNN"] == ["protocol.pretrained"] and hooks["p3 ResNet18"] == []
+    p2 = [s for s in specs if s.paper == "p2"][0]
+    assert p2.model_kw == {"pretrained": "imagenet"}
+    assert [s for s in P.plan("full", p2_weights="none") if s.paper == "p2"][0].model_kw == {"pretrained": None}
+
+
+def test_budgets_overrides_and_smoke_keys():
+    assert P.BUDGETS == {"smoke": dict(seeds=[0], epochs=1, max_batches=2),
+                         "cpu": dict(seeds=[0, 1], epochs=2, max_batches=150),
+                         "full": dict(seeds=[0, 1, 2], epochs=30, max_batches=None)}
+    got = P.plan("cpu", models=["p3 ResNet18"], epochs=5, factors=[1, 2])
+    assert [s.arm for s in got] == ["p3 ResNet18"] * 2 and got[0].config["epochs"] == 5
+    assert [v["name"] for v in got[0].evaluate] == ["PrivateTest", "PrivateTest x2"]
+    with pytest.raises(ValueError, match="unknown parameter"):
+        P.plan("cpu", lr_max=1)
+    with pytest.raises(ValueError, match="models=\\['p9'\\]"):
+        P.plan("cpu", models=["p9"])
+    smoke = [p.key for p in resolve(P.plan("smoke"))]
+    assert all(smoke) and len(set(smoke)) == 5

@@ -8,7 +8,7 @@ import torch.nn as nn
 from fer_lib.degrade import degrade
 from fer_lib.models.drg import DRGFER, MRAFER, RABN, Ensemble, make_dann
 from fer_lib.resolution import (
-    AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed, accuracy_table,
+    DA_PAPER_FACTORS, AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed, accuracy_table,
     best_by_val, crossing_factor, factor_name, feature_distances, fuse, predict_grid, rabn_loss, resize_dataset,
     rrn_predictions, steps_per_epoch, train_hooks,
 )
@@ -133,7 +133,7 @@ def test_predict_grid_table_and_fuse_equals_ensemble():
     assert t.loc["Mean", "n1"] == pytest.approx((t.loc["x1", "n1"] + t.loc["x4", "n1"]) / 2)
     for how in ("mean", "max"):
         fused = fuse([preds[(f"n{i}", 4)] for i in range(3)], how)
-        direct = evaluate(Ensemble(nets, how), data, batch_fn=FixedFactor(4), batch_size=8)
+        direct = evaluate(Ensemble(nets, how), data, batch_fn=FixedFactor(4, mean=0.5, std=0.5), batch_size=8)
         assert np.array_equal(fused.y_pred, direct.y_pred)
     # a spec may depend on the factor and skip one
     grid = predict_grid({"f": lambda k: nets[0] if k == 1 else None}, data, (1, 4))
@@ -188,3 +188,89 @@ def test_resize_dataset():
     assert big.images.shape == (4, 40, 40) and big.images.dtype == np.uint8 and big.meta["resized_to"] == 40
     assert resize_dataset(ds, 16) is ds
     assert np.array_equal(big.labels, ds.labels)
+
+
+# ---------------------------------------------------------------------------- issue 19, items 6 and 8
+def _on_8bit_grid(x, mean=0.5, std=0.5):
+    p = (x * std + mean) * 255
+    return bool(((p - p.round()).abs() < 1e-3).all()) and bool((p > -1e-3).all() and (p < 255 + 1e-3).all())
+
+
+def test_every_hook_rounds_degraded_faces_to_8_bits_in_training_and_test():
+    """A degraded face is an image: off-grid floats would tell the router ×1 (on the grid) from ×k (off it)."""
+    u = torch.randint(0, 256, (20, 1, 20, 20), dtype=torch.uint8)
+    x, y = (u.float() / 255 - 0.5) / 0.5, torch.arange(20) % 3
+    gen = torch.Generator().manual_seed(0)
+    assert not _on_8bit_grid(FixedFactor(2)(x, y)[0])                 # the float degradation is off the grid
+    for k in (1, 2, 4, 6, 8, 12):
+        assert _on_8bit_grid(FixedFactor(k, mean=0.5, std=0.5)(x, y)[0]), k
+    for method, factors in [("single", 4), ("joint", (1, 2, 4, 6, 8)), ("rrn", (1, 2, 4, 6, 8)),
+                            ("rabn", (1, 2, 4, 6, 8)), ("da", DA_PAPER_FACTORS)]:
+        hooks = train_hooks(method, factors, total_steps=10)           # mean, std default to TrainConfig's 0.5
+        assert _on_8bit_grid(hooks["batch_fn"](x, y, gen)[0]), method
+        assert _on_8bit_grid(hooks["val_batch_fn"](x, y, gen)[0]), method
+    # another normalisation: rounding happens in pixel space, not on the normalised values
+    m, s = 0.449, 0.226
+    xn = (u.float() / 255 - m) / s
+    assert _on_8bit_grid(FixedFactor(4, mean=m, std=s)(xn, y)[0], m, s)
+    # ×1 of a uint8 image is unchanged by the rounding
+    torch.testing.assert_close(FixedFactor(1, mean=0.5, std=0.5)(x, y)[0], x)
+    with pytest.raises(ValueError, match="both mean and std"):
+        FixedFactor(2, mean=0.5)
+
+
+def test_test_time_degradation_is_rounded_too():
+    """predict_grid / rrn_predictions feed the network the same 8-bit images as training."""
+    seen = []
+
+    class Spy(Tiny):
+        def forward(self, x):
+            seen.append(x.clone())
+            return super().forward(x)
+
+    predict_grid({"spy": Spy().eval()}, _data(8), (2, 6), batch_size=8)
+    rrn_predictions(Spy(3).eval(), _data(8), (1, 2, 4), batch_size=8)
+    assert len(seen) == 5 and all(_on_8bit_grid(x) for x in seen)
+    seen.clear()
+    predict_grid({"spy": Spy().eval()}, _data(8), (2,), batch_size=8, uint8=False)
+    assert not _on_8bit_grid(seen[0])
+
+
+def test_resize_to_the_network_size_comes_after_the_degradation():
+    """input 16 px, network 40 px: ×4 leaves 4 px of detail (16 / 4), not 10 (40 / 4)."""
+    from fer_lib.degrade import downsample, to_uint8_grid
+    u = torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8)
+    x, y = (u.float() / 255 - 0.5) / 0.5, torch.zeros(3, dtype=torch.long)
+    out, _ = FixedFactor(4, mean=0.5, std=0.5, out_size=40)(x, y)
+    assert out.shape == (3, 1, 40, 40) and _on_8bit_grid(out)
+    lr = to_uint8_grid(degrade(x, 4), 0.5, 0.5)
+    expect = to_uint8_grid(nn.functional.interpolate(lr, size=(40, 40), mode="bicubic", align_corners=False), 0.5, 0.5)
+    torch.testing.assert_close(out, expect)
+    big = nn.functional.interpolate(x, size=(40, 40), mode="bicubic", align_corners=False)
+    assert not torch.allclose(out, to_uint8_grid(degrade(big, 4), 0.5, 0.5))   # loader-resize first: another image
+    # RandomFactor / CyclicFactor give the network size too, every factor (×1 included)
+    xb, _ = RandomFactor((1, 4), mean=0.5, std=0.5, out_size=40)(x.repeat(4, 1, 1, 1), y.repeat(4),
+                                                                    torch.Generator().manual_seed(0))
+    assert xb.shape == (12, 1, 40, 40)
+    assert CyclicFactor((1, 4), mean=0.5, std=0.5, out_size=40)(x, y)[0].shape == (3, 1, 40, 40)
+    assert downsample(x, 4).shape[-1] == 4
+
+
+def test_da_as_the_paper_describes_two_domains():
+    """Paper 5 §3: source ×1, target ×2 — the DA batches hold only those two resolutions, half each."""
+    assert DA_PAPER_FACTORS == (1, 2)
+    hooks = train_hooks("da", DA_PAPER_FACTORS, total_steps=4)
+    u = torch.randint(0, 256, (16, 1, 16, 16), dtype=torch.uint8)
+    x, y = (u.float() / 255 - 0.5) / 0.5, torch.arange(16) % 3
+    out, t = hooks["batch_fn"](x, y, torch.Generator().manual_seed(0))
+    assert t.shape == (16, 2) and set(t[:, 1].tolist()) == {0, 1} and int((t[:, 1] == 0).sum()) == 8
+    for i in range(16):                                                # each image at its own domain's factor
+        k = DA_PAPER_FACTORS[int(t[i, 1])]
+        torch.testing.assert_close(out[i], FixedFactor(k, mean=0.5, std=0.5)(x[i:i + 1], y[i:i + 1])[0][0])
+    dann = make_dann(3, num_domains=len(DA_PAPER_FACTORS))
+    assert dann.domain_head[-1].out_features == 2
+    r = fit(dann, _data(16, 32), _data(8, 32, seed=1), TrainConfig(epochs=1, batch_size=8, progress=False,
+                                                                    augment=None), **hooks)
+    assert 0 <= r.history.val_acc.iloc[0] <= 1
+    with pytest.raises(ValueError, match="source and at least one target"):
+        train_hooks("da", (1,))

@@ -11,7 +11,7 @@ import torch.nn as nn  # noqa: E402
 from fer_lib import plots  # noqa: E402
 from fer_lib.metrics import Predictions  # noqa: E402
 from fer_lib.models.sdl import SpatialDeepLearning  # noqa: E402
-from fer_lib.saliency import explain, grad_cam, gradient_saliency, last_conv, pick_examples  # noqa: E402
+from fer_lib.saliency import explain, grad_cam, gradient_saliency, last_conv, pack, pick_examples, unpack  # noqa: E402
 
 
 class LeftHalf(nn.Module):
@@ -84,4 +84,25 @@ def test_saliency_panel_with_stn(u8):
     e = explain(SpatialDeepLearning(), u8[:2])
     fig = plots.saliency_panel(e, titles=["x", "y"], suptitle="t")
     assert len(fig.axes) == 2 * 4
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("with_stn", [True, False])
+def test_pack_round_trip_is_small_and_8bit_exact(u8, with_stn):
+    # A run record stores Fig. 15's panels (no weights in the store): images exact, maps to 1/255.
+    import json
+    torch.manual_seed(0)
+    e = explain(SpatialDeepLearning(sdl_modules=2 if with_stn else 0), u8)
+    d = pack(e, [5, 7, 9], split="test")
+    assert len(json.dumps(d)) < 3 * 48 * 48 * 4 * 4 / 3 + 1000   # base64 of 4 uint8 planes per image
+    back = unpack(json.loads(json.dumps(d)))
+    np.testing.assert_array_equal(back["image"], u8)
+    assert (back["stn"] is None) == (not with_stn)
+    if with_stn:
+        np.testing.assert_array_equal(back["stn"], e["stn"])
+        assert d["stn_moved"] <= 1
+    for k in ("saliency", "cam"):
+        assert np.abs(back[k] - e[k]).max() <= 0.5 / 255 + 1e-9
+    assert back["index"].tolist() == [5, 7, 9] and back["pred"].tolist() == e["pred"].tolist()
+    fig = plots.saliency_panel(back, titles=["a", "b", "c"])
     plt.close(fig)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..paths import project_root
 from .base import EMOTIONS, FER7, SOURCES, DatasetError, FaceDataset, not_found
 
-__all__ = ["EMOTIONS", "FER7", "DatasetError", "FaceDataset", "LOADERS", "load", "data_root"]
+__all__ = ["EMOTIONS", "FER7", "DatasetError", "FaceDataset", "LOADERS", "load", "load_present", "data_root"]
 
 
 def _loaders() -> dict:
@@ -59,3 +59,22 @@ def load(name: str, root=None, **opts) -> FaceDataset:
         raise not_found(key, None, f"the {key} files in a data root") if key in SOURCES else \
             DatasetError(f"{name}: no data root")
     return _loaders()[key](root, **opts)
+
+
+def load_present(specs: dict, root=None, require_any: bool = False) -> tuple[dict, dict]:
+    """Load each dataset of `specs` = {label: (loader name, options)} that is present under `root`.
+    Returns ({label: FaceDataset}, {label: the loader's own "not found" message}). With `require_any`, finding
+    none raises one DatasetError quoting every loader's message (e.g. a mistyped data root), never a later
+    error about an empty table."""
+    data, absent = {}, {}
+    for label, (name, opts) in specs.items():
+        try:
+            data[label] = load(name, root, **opts)
+        except DatasetError as e:
+            absent[label] = str(e)
+    if require_any and not data:
+        where = data_root(root)
+        raise DatasetError(f"no dataset found under {where}" + ("" if where is None or Path(where).is_dir()
+                                                                  else " (that folder does not exist)") +
+                           ":\n" + "\n".join(f"- {m}" for m in absent.values()))
+    return data, absent

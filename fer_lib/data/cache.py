@@ -2,10 +2,13 @@
 
 Parsing FER2013's CSV takes seconds and decoding thousands of image files longer; `np.load` of the arrays
 takes a fraction of a second. The cache lives in `$FER_CACHE_DIR` or `~/.cache/fer_lib` (never inside the
-project: the arrays are the dataset itself, which may not be redistributed). The file name carries a hash of
-the options and one of the sources' paths, sizes and mtimes, so a changed source or option builds a new
-file; stale files of the same dataset+options are removed. Files are written to a temporary name and moved
-into place with os.replace, so an interrupted build never leaves a half-written cache behind.
+project: the arrays are the dataset itself, which may not be redistributed). The file name is
+`<dataset>-<options>-<source paths>-<source state>.npz`: hashes of the options, of the sources' absolute
+paths, and of their sizes and mtimes. A changed source or option builds a new file; only an older state of
+the same dataset + options + source paths is removed, so loading another file of the same dataset (a test
+CSV) never evicts the real file's cache. Files are written to a temporary name `.<file>.<pid>.tmp` and moved
+into place with os.replace, so an interrupted build never leaves a half-written cache behind; the temporary
+file of a killed process (whose pid no longer runs) is removed by the next load.
 """
 from __future__ import annotations
 
@@ -27,9 +30,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer_lib").expanduser()
 
 
+def source_key(sources: Iterable) -> str:
+    """Hash of the sources' absolute paths: which files a cache entry stands for."""
+    return hashlib.sha1("\0".join(str(Path(s).expanduser().resolve()) for s in sources).encode()).hexdigest()[:10]
+
+
 def fingerprint(sources: Iterable) -> str:
     """Hash of each source's absolute path, size and mtime; a directory counts every file below it
-    (a directory's own mtime misses edits to files inside it)."""
+    (a directory's own mtime misses edits to files inside it). Loaders pass their dataset's own folder or
+    files, never a whole data root, so this stays a walk of the dataset alone."""
     h = hashlib.sha1()
     for src in sources:
         p = Path(src).expanduser().resolve()
@@ -42,9 +51,34 @@ def fingerprint(sources: Iterable) -> str:
 
 
 def cache_path(name: str, sources: Iterable, options: dict) -> Path:
+    sources = list(sources)
     opts = json.dumps(options, sort_keys=True, default=str)
     okey = hashlib.sha1(f"{name}\0{CACHE_VERSION}\0{opts}".encode()).hexdigest()[:12]
-    return cache_dir() / f"{name}-{okey}-{fingerprint(sources)}.npz"
+    return cache_dir() / f"{name}-{okey}-{source_key(sources)}-{fingerprint(sources)}.npz"
+
+
+def remove_dead_temporaries(folder: Path) -> list[Path]:
+    """Delete `.<file>.<pid>.tmp` files whose writer process is gone (killed mid-write)."""
+    removed = []
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def cached(name: str, sources: Iterable, options: dict, build: Callable[[], FaceDataset],
@@ -54,6 +88,7 @@ def cached(name: str, sources: Iterable, options: dict, build: Callable[[], Face
         return build()
     sources = list(sources)
     path = cache_path(name, sources, options)
+    remove_dead_temporaries(path.parent)
     if path.exists():
         try:
             return load_npz(path)
@@ -66,9 +101,12 @@ def cached(name: str, sources: Iterable, options: dict, build: Callable[[], Face
         warnings.warn(f"could not write the dataset cache {path}: {e}")
         return ds
     prefix = path.name.rsplit("-", 1)[0] + "-"
-    for old in path.parent.glob(prefix + "*.npz"):  # same dataset+options, older source state
+    for old in path.parent.glob(prefix + "*.npz"):  # same dataset+options+source paths, older source state
         if old != path:
             old.unlink(missing_ok=True)
+    legacy = path.name.rsplit("-", 2)[0]  # named before source paths were in the key: <name>-<options>-<state>
+    for old in path.parent.glob(legacy + "-" + "?" * 16 + ".npz"):
+        old.unlink(missing_ok=True)
     return ds
 
 

@@ -27,21 +27,29 @@ from .folder import canonical_class, list_images, read_images, scan_folder, subd
 CK_CODES = {0: "neutral", 1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad",
             7: "surprise"}
 NAME = re.compile(r"(S\d+)_(\d+)_(\d+)")
+PLACES = ("ckplus/CK+48", "CK+48", "ckplus", "CK+", "")  # the only places looked in ("" = the root itself)
 EXPECTED = ("CK+48/<class>/S###_###_########.png, or the original cohn-kanade-images/S###/###/*.png "
-            "with Emotion/S###/###/*_emotion.txt")
+            "with Emotion/S###/###/*_emotion.txt, in one of " + ", ".join(f"<root>/{c}" for c in PLACES[:-1])
+            + " or the root itself")
 
 
 def find_ckplus(root) -> Path:
-    """The CK+48 folder, or the folder holding cohn-kanade-images/ and Emotion/."""
-    for c in ("ckplus/CK+48", "CK+48", "ckplus", "CK+", ""):
+    """The CK+48 folder, or the folder holding cohn-kanade-images/ and Emotion/, in the documented places only.
+    A folder that is clearly CK+48 (emotion sub-folders) but holds other sub-folders too is an error naming it."""
+    for c in PLACES:
         p = first_existing(root, [c])
         if p is None or not p.is_dir():
             continue
         if (p / "cohn-kanade-images").is_dir() and (p / "Emotion").is_dir():
             return p
         dirs = subdirs(p)
-        if dirs and all(canonical_class(d.name) for d in dirs):
+        odd = [d.name for d in dirs if not canonical_class(d.name)]
+        if dirs and not odd:
             return p
+        if c and len(odd) < len(dirs):
+            raise DatasetError(f"{p}: looks like CK+48 (class folders {[d.name for d in dirs if d.name not in odd]}) "
+                               f"but also holds the sub-folder(s) {odd}, which are not emotions; CK+48 holds one "
+                               "folder per class only: move them out")
     raise not_found("ckplus", root, EXPECTED)
 
 
@@ -68,14 +76,15 @@ def _parse_name(p: Path) -> tuple[str, str, int]:
 
 
 def _ck48(path: Path, peak_frames: int, size: int) -> FaceDataset:
-    items = [(p, cls, *_parse_name(p)) for p, _, cls in scan_folder(path)]
+    folders = set()  # every class folder, empty ones included (their class is kept)
+    items = [(p, cls, *_parse_name(p)) for p, _, cls in scan_folder(path, folders=folders)]
     # keep each sequence's last `peak_frames` frames
     last: dict[str, list[int]] = {}
     for _, _, _, seq, frame in items:
         last.setdefault(seq, []).append(frame)
     cut = {seq: sorted(frames)[-peak_frames:][0] for seq, frames in last.items()}
     items = [it for it in items if it[4] >= cut[it[3]]]
-    return _dataset(path, [(p, cls, subj, seq) for p, cls, subj, seq, _ in items], size, "CK+48")
+    return _dataset(path, [(p, cls, subj, seq) for p, cls, subj, seq, _ in items], size, "CK+48", folders)
 
 
 def _original(path: Path, peak_frames: int, include_neutral: bool, size: int) -> FaceDataset:
@@ -102,9 +111,9 @@ def _original(path: Path, peak_frames: int, include_neutral: bool, size: int) ->
     return _dataset(path, items, size, "original")
 
 
-def _dataset(path: Path, items: list, size: int, layout: str) -> FaceDataset:
+def _dataset(path: Path, items: list, size: int, layout: str, folders: set = frozenset()) -> FaceDataset:
     images, resized = read_images([it[0] for it in items], grey=True, size=size)
-    present = {it[1] for it in items}
+    present = {it[1] for it in items} | set(folders)
     classes = tuple(c for c in EMOTIONS if c in present)
     column = (lambda k: np.asarray([it[k] for it in items], dtype=object))
     return FaceDataset(images, [classes.index(it[1]) for it in items], classes, ["all"] * len(items),

@@ -5,11 +5,13 @@ This is the layout of most re-distributed FER sets (e.g. the Kaggle image export
 `train/angry/*.jpg`). Class folder names are mapped onto the canonical `EMOTIONS` through `SYNONYMS`
 (anger/angry, happiness/happy/joy, ...; a leading number such as `0_angry` is ignored), or through an
 explicit `class_map`. Files whose extension is not an image's are ignored; an image that cannot be decoded
-raises a DatasetError naming it.
+raises a DatasetError naming it. An empty class folder keeps its class (with a warning): label indices never
+depend on which folders happen to hold images.
 """
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -111,8 +113,9 @@ def read_images(paths: Sequence, grey: bool = True, size=None) -> tuple[np.ndarr
     return np.stack([fit(a, target) for a in arrays]), int(resized)
 
 
-def scan_folder(root: Path, class_map: dict | None = None) -> list[tuple[Path, str, str]]:
-    """(image path, split, canonical class) for `<root>/<class>/*` (split "all") or `<root>/<split>/<class>/*`."""
+def scan_folder(root: Path, class_map: dict | None = None, folders: set | None = None) -> list[tuple[Path, str, str]]:
+    """(image path, split, canonical class) for `<root>/<class>/*` (split "all") or `<root>/<split>/<class>/*`.
+    `folders`, when given, receives the canonical class of every class folder, empty ones included."""
     root = Path(root)
     dirs = subdirs(root)
     if not dirs:
@@ -126,7 +129,13 @@ def scan_folder(root: Path, class_map: dict | None = None) -> list[tuple[Path, s
             if cls is None:
                 raise DatasetError(f"{d}: folder name is not an emotion (known: {sorted(_TO_CANONICAL)}); "
                                    f"pass class_map={{'{d.name}': <canonical name>}}")
-            items += [(p, split, cls) for p in list_images(d)]
+            found = list_images(d)
+            if not found:
+                warnings.warn(f"{d}: empty class folder; class {cls!r} is kept (with no images) so that label "
+                              "indices do not depend on which folders hold images", stacklevel=3)
+            if folders is not None:
+                folders.add(cls)
+            items += [(p, split, cls) for p in found]
     if not items:
         raise DatasetError(f"{root}: no images found in its class folders")
     return items
@@ -134,15 +143,15 @@ def scan_folder(root: Path, class_map: dict | None = None) -> list[tuple[Path, s
 
 def load_folder(root, grey: bool = True, size=None, class_map: dict | None = None,
                 classes: Sequence[str] | None = None, name: str = "folder", cache: bool = True) -> FaceDataset:
-    """Any image-folder dataset. `classes` fixes the class tuple (default: the canonical emotions present,
-    in `EMOTIONS` order); `size` (int or (h, w)) resizes every image, else odd sizes go to the most common."""
+    """Any image-folder dataset. `classes` fixes the class tuple (default: the canonical emotions that have a
+    folder, empty or not, in `EMOTIONS` order); `size` (int or (h, w)) resizes every image, else odd sizes go to the most common."""
     if root is None or not Path(root).is_dir():
         raise DatasetError(f"image folder {root} not found: expected <root>/<class>/* or <root>/<split>/<class>/*")
     root = Path(root)
 
     def build():
-        items = scan_folder(root, class_map)
-        present = {c for _, _, c in items}
+        present = set()  # every class folder, empty ones included
+        items = scan_folder(root, class_map, present)
         cls = tuple(classes) if classes else tuple(c for c in EMOTIONS if c in present)
         missing = present - set(cls)
         if missing:

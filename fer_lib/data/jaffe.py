@@ -2,7 +2,10 @@
 
 Layout: one folder of `<poser>.<EXPR><n>.<id>.tiff` files, e.g. `KA.AN1.39.tiff`: 10 posers, EXPR codes
 AN DI FE HA NE SA SU (the 7 FER2013 classes), 256×256 grey, 213 images. Other files (README, .DS_Store)
-are ignored; the folder is searched recursively. groups = poser; no official split (all "all").
+are ignored. Looked for only in the documented places (`PLACES`: jaffe/, jaffedbase/, JAFFE/,
+jaffe/jaffedbase/, searched recursively; the data root itself, its own files only) — never in the whole data
+root, where a second copy under another name would silently double the data. groups = poser; no official
+split (all "all").
 `size` resizes (default: native 256×256).
 """
 from __future__ import annotations
@@ -19,26 +22,31 @@ from .folder import is_image, read_images
 JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad",
                "SU": "surprise"}
 NAME = re.compile(r"^([A-Za-z]{2})\.([A-Za-z]{2})(\d+)\.(\d+)\.tiff?$", re.IGNORECASE)
-EXPECTED = "<poser>.<EXPR><n>.<id>.tiff files (e.g. KA.AN1.39.tiff) in jaffe/ or jaffedbase/"
+PLACES = ("jaffe", "jaffedbase", "JAFFE", "jaffe/jaffedbase")
+EXPECTED = ("<poser>.<EXPR><n>.<id>.tiff files (e.g. KA.AN1.39.tiff) in " + ", ".join(f"<root>/{c}/" for c in PLACES)
+            + " or directly in the root")
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if NAME.match(p.name) and is_image(p))
+def _files(folder: Path, recursive: bool = True) -> list[Path]:
+    return sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir())
+                  if NAME.match(p.name) and is_image(p))
 
 
-def find_jaffe(root) -> Path:
-    for c in ("jaffe", "jaffedbase", "JAFFE", ""):
+def find_jaffe(root) -> tuple[Path, list[Path]]:
+    """The JAFFE folder and its image files (the data root itself: only the files directly in it)."""
+    for c in (*PLACES, ""):
         p = first_existing(root, [c])
-        if p is not None and p.is_dir() and _files(p):
-            return p
+        if p is not None and p.is_dir():
+            files = _files(p, recursive=bool(c))
+            if files:
+                return p, files
     raise not_found("jaffe", root, EXPECTED)
 
 
 def load_jaffe(root, size=None, cache: bool = True) -> FaceDataset:
-    path = find_jaffe(root)
+    path, files = find_jaffe(root)
 
     def build():
-        files = _files(path)
         items = []
         for f in files:
             poser, code = NAME.match(f.name).group(1, 2)
@@ -51,4 +59,5 @@ def load_jaffe(root, size=None, cache: bool = True) -> FaceDataset:
                            groups=np.asarray([g for _, _, g in items], dtype=object),
                            meta={"resized": resized} if resized else {})
 
-    return cached("jaffe", [path], {"size": size}, build, enabled=cache)
+    # the files themselves are the cache's source: when they sit in the data root, no walk of the whole root
+    return cached("jaffe", files, {"size": size}, build, enabled=cache)

@@ -51,7 +51,8 @@ def group_kfold(ds: FaceDataset, k: int = 10, fold: int = 0, seed: int = 0, val:
 
 
 def random_split(ds: FaceDataset, fractions: Sequence[float] = (0.8, 0.2),
-                 names: Sequence[str] = ("train", "test"), seed: int = 0) -> FaceDataset:
+                 names: Sequence[str] = ("train", "test"), seed: int = 0, stratify: bool = False) -> FaceDataset:
+    """Image-level random split; `stratify=True` splits each class by the same fractions (class shares kept)."""
     if len(fractions) != len(names) or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
         raise DatasetError(f"random_split: fractions {tuple(fractions)} must match names {tuple(names)} "
                            "and sum to 1")
@@ -59,9 +60,13 @@ def random_split(ds: FaceDataset, fractions: Sequence[float] = (0.8, 0.2),
         warnings.warn(f"random_split on {ds.name}: FER2013 holds byte-identical duplicate images "
                       "(1,516 groups), which a random split puts in both train and test; prefer "
                       "splits.official, or filter the test set with audit.dedup_test_mask", stacklevel=2)
-    order = np.random.default_rng(seed).permutation(len(ds))
-    bounds = np.round(np.cumsum(fractions)[:-1] * len(ds)).astype(int)
+    rng = np.random.default_rng(seed)
     split = np.empty(len(ds), dtype=object)
-    for name, part in zip(names, np.split(order, bounds)):
-        split[part] = name
-    return ds.with_split(split, note=f"random_split {tuple(fractions)} seed={seed}")
+    for rows in ([np.flatnonzero(ds.labels == c) for c in np.unique(ds.labels)] if stratify
+                 else [np.arange(len(ds))]):
+        order = rows[rng.permutation(len(rows))]
+        bounds = np.round(np.cumsum(fractions)[:-1] * len(rows)).astype(int)
+        for name, part in zip(names, np.split(order, bounds)):
+            split[part] = name
+    return ds.with_split(split, note=f"random_split {tuple(fractions)} seed={seed}"
+                         + (" stratified by class" if stratify else ""))

@@ -8,6 +8,10 @@ import torch.nn as nn
 
 __all__ = ["ZhaoCNN", "ZhaoVGG", "VanillaCNN", "ResidualCNN", "gaussian_weights_init"]
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"ZhaoCNN": 1, "ZhaoVGG": 1, "VanillaCNN": 1, "ResidualCNN": 1}
+
 
 def gaussian_weights_init(module: nn.Module, std: float = 0.04) -> nn.Module:
     """Paper 3 (§IV.B): draw every conv weight from N(0, std); std = 0.04 in the paper.

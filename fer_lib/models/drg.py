@@ -12,10 +12,13 @@ from .resnet import resnet18
 __all__ = [
     "RRN", "MRAFER", "DRGFER", "make_drgfer", "binarize",
     "MultiBatchNorm2d", "RABN", "GradReverse", "grad_reverse", "DANN", "make_dann",
-    "ensemble_mean", "ensemble_max", "Ensemble",
+    "ensemble_mean", "ensemble_max", "Ensemble", "init_from_imagenet", "imagenet_resnet18_file",
 ]
 
 FACTORS = (1, 2, 4, 6, 8)  # paper 5 §5.1: x1 (100x100) and bicubic down-sampling by x2, x4, x6, x8
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"RRN": 1, "MRAFER": 1, "DRGFER": 1, "RABN": 1, "DANN": 1}
 
 
 class RRN(nn.Module):
@@ -279,6 +282,58 @@ def make_dann(num_classes: int = 7, num_domains: int = len(FACTORS), in_chans: i
     domain_head = nn.Sequential(nn.Linear(feat_dim, domain_hidden), nn.ReLU(inplace=True),
                                 nn.Linear(domain_hidden, num_domains))
     return DANN(backbone, nn.Linear(feat_dim, num_classes), domain_head, lambd)
+
+
+# ---------------------------------------------------------------- the open choice of initial weights (a reading)
+
+IMAGENET_RESNET18_FILE = "resnet18-f37072fd.pth"   # torchvision's IMAGENET1K_V1 file (torch hub cache)
+
+
+def imagenet_resnet18_file(source: str | None) -> "Path | None":
+    """Where ImageNet ResNet18 weights can be read without the network, or None: `source` = "imagenet" (the torch
+    hub cache, $TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth) or a path to a torchvision ResNet18 state dict;
+    "none"/None: random init."""
+    from pathlib import Path
+    if source in (None, "none", False):
+        return None
+    f = (Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_RESNET18_FILE if source == "imagenet"
+         else Path(source).expanduser())
+    return f if f.is_file() else None
+
+
+@torch.no_grad()
+def init_from_imagenet(model: nn.Module, source: str) -> nn.Module:
+    """Load ImageNet ResNet18 weights into every torchvision ResNet inside `model` (RRN, FER block, RA-BN, DANN).
+
+    Paper 5 never says whether its ResNet18s start from ImageNet (its 89.24 % on RAF-DB and "resizing to 224" suggest
+    so): a reading, off by default. A grey stem gets the sum of the RGB kernels (as paper 2's eq. 1); each of RA-BN's
+    parallel BatchNorms starts from the pretrained BN; the classifier (fc) and a 3×3 small-input stem keep their
+    fresh init. Raises FileNotFoundError naming the file when the weights are not here (no download is tried).
+    """
+    import torchvision
+    f = imagenet_resnet18_file(source)
+    if f is None:
+        raise FileNotFoundError(f"init_from_imagenet: no ImageNet ResNet18 weights at {source!r} (put torchvision's "
+                                f"{IMAGENET_RESNET18_FILE} in {torch.hub.get_dir()}/checkpoints or pass its path)")
+    ref = torch.load(f, map_location="cpu", weights_only=True)
+    nets = [m for m in model.modules() if isinstance(m, torchvision.models.ResNet)]
+    if not nets:
+        raise ValueError(f"init_from_imagenet: {type(model).__name__} holds no torchvision ResNet")
+    for net in nets:
+        own = net.state_dict()
+        new = {}
+        for k, v in own.items():
+            ref_k = ".".join(part for i, part in enumerate(k.split("."))
+                             if not (part == "bns" or (i > 0 and k.split(".")[i - 1] == "bns")))
+            if ref_k.startswith("fc.") or ref_k not in ref:
+                continue
+            w = ref[ref_k]
+            if ref_k == "conv1.weight" and w.shape[1] != v.shape[1]:
+                w = w.sum(1, keepdim=True) if v.shape[1] == 1 else w
+            if w.shape == v.shape:
+                new[k] = w.to(v.dtype)
+        net.load_state_dict(new, strict=False)
+    return model
 
 
 def _stack(models: Sequence[nn.Module], x: torch.Tensor, use_softmax: bool) -> torch.Tensor:

@@ -6,6 +6,10 @@ import torch.nn as nn
 
 __all__ = ["EDSR", "ResBlock", "Upsampler", "load_from_lower_scale"]
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"EDSR": 1}
+
 
 def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, padding=k // 2, bias=True)

@@ -1,16 +1,40 @@
-"""Paper 1's composable pre-processing pipeline: STN -> SR -> classifier (§3.3, Fig. 4; Table 2 variants)."""
+"""Paper 1's composable pre-processing pipeline: STN -> SR -> classifier (§3.3, Fig. 4; Table 2 variants).
+
+Beside the paper's four Table 2 rows, two control arms (`CONTROLS`, ours, not the paper's) put a plain bicubic x2
+upsampling where EDSR goes: the classifier then sees the same 96 px input as in the +SR rows, so Table 2 can show
+what EDSR adds beyond input size (after the stem a 24x24 map instead of 12x12; about 3.4x the FLOPs of Base).
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .edsr import EDSR
 from .resnet import resnet18
 from .stn import STN
 
-__all__ = ["Pipeline", "variant", "VARIANTS"]
+__all__ = ["Pipeline", "Bicubic", "variant", "VARIANTS", "CONTROLS", "ARMS"]
 
-VARIANTS = ("Base", "Base+STN", "Base+SR", "Base+STN+SR")
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"Pipeline": 1, "Bicubic": 1}
+
+VARIANTS = ("Base", "Base+STN", "Base+SR", "Base+STN+SR")        # paper 1's Table 2 rows
+CONTROLS = ("Base+bicubic", "Base+STN+bicubic")                  # ours: bicubic x2 where EDSR goes
+ARMS = VARIANTS + CONTROLS
+
+
+class Bicubic(nn.Module):
+    """Plain bicubic upsampling by `scale` (no antialiasing, align_corners=False, as `fer_lib.degrade.upsample`):
+    the control stage that stands where EDSR stands. No parameters."""
+
+    def __init__(self, scale: int = 2):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
 
 
 class Pipeline(nn.Module):
@@ -72,16 +96,19 @@ def variant(
     sr: nn.Module | None = None,
     sr_frozen: bool = False,
 ) -> Pipeline:
-    """Build one of paper 1's Table 2 rows: "Base", "Base+STN", "Base+SR", "Base+STN+SR".
+    """Build one of paper 1's Table 2 rows: "Base", "Base+STN", "Base+SR", "Base+STN+SR", or a control arm
+    "Base+bicubic", "Base+STN+bicubic" (a `Bicubic(sr_scale)` stage in the SR slot; `sr` is ignored there).
 
     Defaults: classifier = `resnet18(num_classes, in_chans)` with the standard stem (paper 1's Fig. 2 draws a ResNet
     but never names the depth: ResNet18 is our reading); STN = `STN(in_chans, image_size)` (tutorial localisation
     net); SR = `EDSR(sr_scale, 16 blocks, 128 features)`. Pass `classifier`, `stn` or `sr` to swap any stage; a stage
     not named in `name` is left out even if passed.
     """
-    if name not in VARIANTS:
-        raise ValueError(f"unknown variant {name!r}; expected one of {VARIANTS}")
+    if name not in ARMS:
+        raise ValueError(f"unknown variant {name!r}; expected one of {ARMS}")
     use_stn, use_sr = "STN" in name, "SR" in name
+    if name.endswith("bicubic"):
+        use_sr, sr = True, Bicubic(sr_scale)
     if classifier is None:
         classifier = resnet18(num_classes=num_classes, in_chans=in_chans)
     if use_stn and stn is None:

@@ -9,6 +9,10 @@ from torchvision.models.resnet import ResNet
 
 __all__ = ["resnet18", "adapt_stem"]
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"resnet18": 1}
+
 
 def adapt_stem(model: ResNet, in_chans: int = 1, small_input: bool = False) -> ResNet:
     """Replace the stem conv of a torchvision ResNet for `in_chans` channels (fresh init), optionally 3x3/s1 without maxpool."""

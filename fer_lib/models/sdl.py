@@ -10,6 +10,10 @@ from .stn import STN
 
 __all__ = ["SpatialDeepLearning", "SDLModule", "sdl_weights_init"]
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"SpatialDeepLearning": 1}
+
 
 def sdl_weights_init(module: nn.Module, std: float = 0.05) -> nn.Module:
     """Paper 4 §5: starting weights N(0, std), std = 0.05, for every Conv2d and Linear weight; biases set to 0.

@@ -5,6 +5,10 @@ average pooling — small enough to train in seconds on a 2-core CPU, so it show
 """
 import torch.nn as nn
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"SmallCNN": 1}
+
 
 class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 7, in_chans: int = 1, widths: tuple[int, ...] = (32, 64, 128),

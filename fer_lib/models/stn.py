@@ -9,6 +9,10 @@ import torch.nn.functional as F
 
 __all__ = ["STN", "STNClassifier"]
 
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"STN": 1, "STNClassifier": 1}
+
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

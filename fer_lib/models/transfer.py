@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 from collections import OrderedDict
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -10,17 +11,48 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-__all__ = ["ResNet50Transfer", "L2NormAffine", "grey_conv_from_rgb", "DOWNSAMPLERS"]
+__all__ = ["ResNet50Transfer", "L2NormAffine", "grey_conv_from_rgb", "DOWNSAMPLERS", "imagenet_weights_file"]
+
+# Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
+# so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+VERSIONS = {"ResNet50Transfer": 1}
 
 # The five places where torchvision's ResNet50 halves the resolution before the final average pool.
 DOWNSAMPLERS = ("conv1", "maxpool", "layer2", "layer3", "layer4")
 
 
-def _load_imagenet_state_dict() -> dict:
-    """torchvision's ImageNet ResNet50 weights (from the torch hub cache, or downloaded). Raises when unavailable.
+IMAGENET_FILE = "resnet50-0676ba61.pth"   # torchvision's IMAGENET1K_V1 file name (in the torch hub cache)
+
+
+def imagenet_weights_file(pretrained: str | None = "imagenet") -> Path | None:
+    """Where ImageNet ResNet50 weights can be read WITHOUT the network, or None: a user-supplied file
+    (`pretrained` = a path to a torchvision ResNet50 state dict) or torchvision's file in the torch hub cache
+    (`pretrained="imagenet"`; $TORCH_HOME/hub/checkpoints/resnet50-0676ba61.pth). Run plans use it to decide
+    whether the transfer arms can run (a frozen random backbone is no transfer learning)."""
+    if pretrained in (None, False, "none"):
+        return None
+    if pretrained == "imagenet":
+        f = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+        return f if f.is_file() else None
+    f = Path(pretrained).expanduser()
+    return f if f.is_file() else None
+
+
+def _load_imagenet_state_dict(path: str | Path | None = None) -> dict:
+    """torchvision's ImageNet ResNet50 weights: from `path` (a user-supplied state dict), else from the torch hub
+    cache, or downloaded. Raises when unavailable.
 
     A module-level function so tests can monkeypatch it (they must never touch the network).
     """
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"ResNet50 weights file {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict) or "conv1.weight" not in state:
+            raise ValueError(f"{path} is not a torchvision ResNet50 state dict (no 'conv1.weight')")
+        return state
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(30)  # fail rather than hang on a machine without internet
     try:
@@ -96,7 +128,9 @@ class ResNet50Transfer(nn.Module):
       layer); while frozen the backbone's BatchNorms stay in eval mode (running statistics are not updated by
       FER2013 batches either), even under `.train()`. `set_backbone_frozen(False)` unfreezes for a later phase
       ("during the initial phase of transfer learning").
-    - `pretrained="imagenet"` tries torchvision's IMAGENET1K_V1 weights (works online or from the torch hub cache).
+    - `pretrained="imagenet"` tries torchvision's IMAGENET1K_V1 weights (works online or from the torch hub cache);
+      `pretrained=PATH` loads a user-supplied torchvision ResNet50 state dict (`imagenet_weights_file` finds
+      either without the network).
       When that fails (e.g. no internet) the backbone keeps its random init, `self.pretrained` is False and
       `self.pretrained_note` says why; a warning is emitted. The freeze setting is still honoured as asked (a frozen
       random backbone is then a random-feature baseline, which the note points out). On success `self.pretrained`
@@ -107,7 +141,7 @@ class ResNet50Transfer(nn.Module):
     def __init__(
         self,
         num_classes: int = 7,
-        pretrained: str | None = "imagenet",
+        pretrained: str | Path | None = "imagenet",
         freeze_backbone: bool = True,
         keep_pools: Sequence[str] = ("conv1", "layer2", "layer3", "layer4"),
         in_chans: int = 1,
@@ -127,18 +161,18 @@ class ResNet50Transfer(nn.Module):
         net = torchvision.models.resnet50(weights=None)
         self.pretrained = False
         self.pretrained_note = "random init (pretrained=None)"
-        if pretrained == "imagenet":
+        if pretrained not in (None, False, "none"):
+            path = None if pretrained == "imagenet" else Path(pretrained)
             try:
-                net.load_state_dict(_load_imagenet_state_dict())
+                net.load_state_dict(_load_imagenet_state_dict() if path is None else _load_imagenet_state_dict(path))
                 self.pretrained = True
-                self.pretrained_note = "ImageNet IMAGENET1K_V1 weights loaded"
+                self.pretrained_note = ("ImageNet IMAGENET1K_V1 weights loaded" if path is None
+                                        else f"ImageNet weights loaded from {path.name}")
             except Exception as e:  # no internet and no cached file, corrupt file, ...
                 self.pretrained_note = (f"ImageNet weights unavailable ({type(e).__name__}: {e}); backbone randomly "
                                         f"initialised{' and frozen as requested' if freeze_backbone else ''}")
                 import warnings
                 warnings.warn(f"ResNet50Transfer: {self.pretrained_note}", RuntimeWarning, stacklevel=2)
-        elif pretrained not in (None, False):
-            raise ValueError(f"pretrained must be 'imagenet' or None, got {pretrained!r}")
 
         if in_chans == 1:
             net.conv1 = grey_conv_from_rgb(net.conv1, grey_reduce)

@@ -1,0 +1,64 @@
+"""Light HTML reports: TOC, back link, no walls, no machine paths, <= 1 MB, slim executed notebooks."""
+import base64
+import io
+
+import nbformat
+import pytest
+import numpy as np
+from PIL import Image
+
+from fer_lib.report import clean_text, export_html
+
+
+def _png(size=360, seed=0) -> str:
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _notebook(tmp_path, n_images=1):
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("print('x')")
+    code.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="IProgress not found. Please update jupyter\n"),
+        nbformat.v4.new_output("stream", name="stdout",
+                               text="\n".join(f"epoch {i}/400 loss 0.1" for i in range(400)) + "\nloaded /root/data/fer2013/fer2013.csv\n"
+                                    "written /work/main/reports/cpu/results/x.json\n"),
+        *[nbformat.v4.new_output("display_data", data={"image/png": _png(seed=i), "text/plain": "<Figure>"})
+          for i in range(n_images)]]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 03 · Title\n\nPaper: `../shared/papers/paper3_zhao_cnn_vgg_resnet_realtime.txt`"),
+                nbformat.v4.new_markdown_cell("## 1. Data"), code,
+                nbformat.v4.new_markdown_cell("## At a glance"), nbformat.v4.new_code_cell("print('glance')")]
+    path = tmp_path / "03_x.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_export_html(tmp_path):
+    path = _notebook(tmp_path)
+    out = export_html(path, root=tmp_path)
+    page = out.read_text()
+    assert out.stat().st_size <= 1_000_000
+    assert 'href="index.html"' in page and '<nav class="toc">' in page
+    assert page.index("At-a-glance") < page.index("1.-Data")
+    assert page.index("At a glance<") < page.index("1. Data<")                   # moved up, not only listed first
+    for bad in ("IProgress", "/root/", "/work/", "shared/papers"):
+        assert bad not in page
+    assert "lines omitted" in page and "Facial Expression Recognition Based on Various Deep Neural Networks" in page
+    slim = nbformat.read(str(path), as_version=4)                     # the executed notebook is slimmed
+    assert not any(k.startswith("image/") for c in slim.cells for o in c.get("outputs", []) for k in o.get("data", {}))
+    with pytest.raises(ValueError, match="already slimmed"):           # and never re-rendered without its images
+        export_html(path, root=tmp_path)
+
+
+def test_many_images_still_under_1_mb(tmp_path):
+    out = export_html(_notebook(tmp_path, n_images=6), root=tmp_path, slim=False)
+    assert out.stat().st_size <= 1_000_000
+
+
+def test_clean_text_paths(tmp_path):
+    assert clean_text(f"{tmp_path}/reports/x.html", tmp_path) == "reports/x.html"
+    assert clean_text("data from /root/data", None) == "data from $FER_DATA_ROOT"
+    assert "/tmp/" not in clean_text("cache /tmp/abc/def.pt", None)
