@@ -17,7 +17,6 @@ Convergence speed = 1 / epochs to the target; BN's speed-up in percent = (epochs
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -36,6 +36,8 @@ import os
 import sys
 from pathlib import Path
 
+from .io import atomic_write_bytes
+
 FORMAT = 1
 PART_MB = 25.0
 STORED = {".gz", ".png", ".jpg", ".jpeg", ".zip", ".xz", ".bz2", ".npz", ".pt"}
@@ -78,7 +80,7 @@ def pack(data_root: str | Path, out: str | Path, only: list[str] | None = None,
             chunk = bytes(buf[:part_bytes])
             del buf[:part_bytes]
             name = f"part-{len(parts):03d}"
-            _write_atomic(out / name, chunk)
+            atomic_write_bytes(out / name, chunk)
             parts.append({"name": name, "size": len(chunk), "sha256": _sha(chunk)})
 
     for p in files:
@@ -91,14 +93,8 @@ def pack(data_root: str | Path, out: str | Path, only: list[str] | None = None,
         flush()
     flush(final=True)
     manifest = {"format": FORMAT, "part_bytes": part_bytes, "stream_bytes": offset, "files": entries, "parts": parts}
-    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=1).encode())
     return manifest
-
-
-def _write_atomic(path: Path, data: bytes):
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def read_manifest(parts_dir: str | Path) -> dict:
@@ -180,7 +176,7 @@ def unpack(parts_dir: str | Path, dest: str | Path, partial: bool = False, force
             if not force:
                 raise ValueError(f"datapack: {target} exists with other bytes; refusing to replace it (use --force)")
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(target, data)
+        atomic_write_bytes(target, data)
         report["written"].append(f["path"])
     return report
 

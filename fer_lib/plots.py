@@ -15,6 +15,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from .io import atomic_write, atomic_write_bytes
+
 DPI = 150
 
 
@@ -50,17 +52,11 @@ def save(fig, path, svg: bool | None = None) -> Path:
     path = Path(path).with_suffix("")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    png = path.with_suffix(".png")
-    tmp = png.with_name(png.name + ".tmp")
-    tmp.write_bytes(compact_png(buf.getvalue()))
-    tmp.replace(png)
+    png = atomic_write_bytes(path.with_suffix(".png"), compact_png(buf.getvalue()))
     if svg is None:
         svg = any(ax.lines for ax in fig.axes) and not any(ax.images for ax in fig.axes)
     if svg:
-        out = path.with_suffix(".svg")
-        tmp = out.with_name(out.name + ".tmp")
-        fig.savefig(tmp, format="svg", bbox_inches="tight")
-        tmp.replace(out)
+        atomic_write(path.with_suffix(".svg"), lambda f: fig.savefig(f, format="svg", bbox_inches="tight"))
     return png
 
 

@@ -50,11 +50,12 @@ import torch
 import torch.nn as nn
 
 from .data.base import FER7
+from .io import atomic_path, atomic_torch_save
 from .testmedia import iou_matrix
 
 __all__ = ["RealtimeError", "CheckpointError", "MTCNNDetector", "HaarDetector", "make_detector", "make_kcf",
            "FaceTracker", "crop_faces", "Classifier", "build_model", "save_checkpoint", "load_checkpoint",
-           "untrained_classifier", "Pipeline", "FrameResult", "evaluate_clip", "annotate", "open_input", "run", "summarise", "main",
+           "untrained_classifier", "RealtimePipeline", "FrameResult", "evaluate_clip", "annotate", "open_input", "run", "summarise", "main",
            "NO_CHECKPOINT", "STAGES", "DEFAULT_CHECKPOINT"]
 
 STAGES = ("detect", "track", "crop", "classify")
@@ -360,14 +361,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str, kwargs: dict 
     kwargs, classes = dict(kwargs or {}), list(classes)
     probe = build_model(arch, kwargs)
     _compare_state(probe.state_dict(), model.state_dict(), f"{arch}({kwargs})", "model")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model": state, "arch": arch, "kwargs": kwargs, "classes": classes, "mean": float(mean),
-                "std": float(std), **extra}, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_torch_save({"model": state, "arch": arch, "kwargs": kwargs, "classes": classes,
+                              "mean": float(mean), "std": float(std), **extra}, path)
 
 
 def _compare_state(want: dict, have: dict, arch_desc: str, where: str) -> None:
@@ -432,7 +428,7 @@ class FrameResult:
     times: dict                  # seconds: detect, track, crop, classify, total
 
 
-class Pipeline:
+class RealtimePipeline:
     """detect/track → crop → classify, one frame at a time. `process(frame)` returns a FrameResult."""
 
     def __init__(self, detector="mtcnn", classifier: Classifier | None = None, track_every: int = 5,
@@ -477,7 +473,7 @@ def evaluate_clip(clip, detector="mtcnn", track_every: int = 5, classifier: Clas
     on a throw-away tracker (first calls allocate); the timed pass starts from a fresh tracker at frame 0.
     keep=True adds the FrameResults under "results"."""
     from .testmedia import score
-    pipe = Pipeline(detector, classifier, track_every, device, **kw)
+    pipe = RealtimePipeline(detector, classifier, track_every, device, **kw)
     for f in clip.frames[:warmup]:
         pipe.process(f)
     old = pipe.tracker
@@ -571,17 +567,12 @@ def open_input(spec: str, fps: float = 30.0) -> Source:
     return Source(_iter_capture(cap, first), vfps if vfps and vfps > 0 else fps, first.shape[1::-1], path.stem, first)
 
 
-def _partial(path: Path) -> Path:
-    # Same folder and suffix (VideoWriter picks the container from it), hidden name: renamed when complete.
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
 def csv_header(classes) -> list[str]:
     return (["frame", "face", "x1", "y1", "x2", "y2", "source", "label"] + [f"p_{c}" for c in classes]
             + [f"{s}_ms" for s in STAGES] + ["total_ms", "classifier"])
 
 
-def run(source: Source, pipeline: Pipeline, output: str | Path, csv_path: str | Path | None = None,
+def run(source: Source, pipeline: RealtimePipeline, output: str | Path, csv_path: str | Path | None = None,
         max_frames: int | None = None, banner: str | None = None,
         log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Process every frame of `source`, write the annotated video and the CSV, return the timing summary.
@@ -594,56 +585,50 @@ def run(source: Source, pipeline: Pipeline, output: str | Path, csv_path: str | 
             raise RealtimeError(f"output {p}: folder {p.parent} does not exist")
     if banner is None:
         banner = NO_CHECKPOINT if NO_CHECKPOINT in pipeline.classifier.note else ""
-    tmp_video, tmp_csv = _partial(output), _partial(csv_path)
     fourcc = "mp4v" if output.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*fourcc), source.fps, source.size)
-    if not writer.isOpened():
-        tmp_video.unlink(missing_ok=True)
-        raise RealtimeError(f"output {output}: OpenCV cannot write this video format (use .mp4 or .avi)")
     classes = pipeline.classifier.classes
     frames_times, n_faces, io_s = [], 0, 0.0
-    ok = False
-    try:
-        with open(tmp_csv, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(csv_header(classes))
-            cls_desc = pipeline.classifier.describe()
-            it = iter(source.frames)
-            try:
-                while max_frames is None or len(frames_times) < max_frames:
-                    t = time.perf_counter()
-                    frame = next(it, None)
-                    if frame is None:
-                        break
-                    io_s += time.perf_counter() - t
-                    r = pipeline.process(frame)
-                    frames_times.append(r.times)
-                    n_faces += len(r.ids)
-                    ms = [f"{r.times[s] * 1e3:.3f}" for s in STAGES] + [f"{r.times['total'] * 1e3:.3f}"]
-                    if not r.ids:
-                        w.writerow([r.index, "", "", "", "", "", "", ""] + [""] * len(classes) + ms + [cls_desc])
-                    for tid, b, src, lab, p in zip(r.ids, r.boxes, r.sources, r.labels, r.probs):
-                        w.writerow([r.index, tid] + [f"{v:.1f}" for v in b] + [src, lab]
-                                   + [f"{v:.4f}" for v in p] + ms + [cls_desc])
-                    t = time.perf_counter()
-                    out = annotate(frame, r, banner)
-                    if out.shape[1::-1] != tuple(source.size):
-                        out = cv2.resize(out, tuple(source.size))
-                    writer.write(out)
-                    io_s += time.perf_counter() - t
-            except KeyboardInterrupt:  # how a camera run ends: keep the frames processed so far
-                log(f"stopped by Ctrl-C after {len(frames_times)} frames")
-        if not frames_times:
-            raise RealtimeError("input gave no frame")
-        ok = True
-    finally:
-        writer.release()
-        if ok:
-            os.replace(tmp_video, output)
-            os.replace(tmp_csv, csv_path)
-        else:
-            for p in (tmp_video, tmp_csv):
-                p.unlink(missing_ok=True)
+    # hidden partial names keeping the suffix (VideoWriter picks the container from it), moved into place
+    # together only when the run ends without an error, deleted otherwise
+    with atomic_path(output, keep_suffix=True) as tmp_video, atomic_path(csv_path, keep_suffix=True) as tmp_csv:
+        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*fourcc), source.fps, source.size)
+        if not writer.isOpened():
+            raise RealtimeError(f"output {output}: OpenCV cannot write this video format (use .mp4 or .avi)")
+        try:
+            with open(tmp_csv, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(csv_header(classes))
+                cls_desc = pipeline.classifier.describe()
+                it = iter(source.frames)
+                try:
+                    while max_frames is None or len(frames_times) < max_frames:
+                        t = time.perf_counter()
+                        frame = next(it, None)
+                        if frame is None:
+                            break
+                        io_s += time.perf_counter() - t
+                        r = pipeline.process(frame)
+                        frames_times.append(r.times)
+                        n_faces += len(r.ids)
+                        ms = [f"{r.times[s] * 1e3:.3f}" for s in STAGES] + [f"{r.times['total'] * 1e3:.3f}"]
+                        if not r.ids:
+                            w.writerow([r.index, "", "", "", "", "", "", ""] + [""] * len(classes) + ms
+                                       + [cls_desc])
+                        for tid, b, src, lab, p in zip(r.ids, r.boxes, r.sources, r.labels, r.probs):
+                            w.writerow([r.index, tid] + [f"{v:.1f}" for v in b] + [src, lab]
+                                       + [f"{v:.4f}" for v in p] + ms + [cls_desc])
+                        t = time.perf_counter()
+                        out = annotate(frame, r, banner)
+                        if out.shape[1::-1] != tuple(source.size):
+                            out = cv2.resize(out, tuple(source.size))
+                        writer.write(out)
+                        io_s += time.perf_counter() - t
+                except KeyboardInterrupt:  # how a camera run ends: keep the frames processed so far
+                    log(f"stopped by Ctrl-C after {len(frames_times)} frames")
+            if not frames_times:
+                raise RealtimeError("input gave no frame")
+        finally:
+            writer.release()
     summary = summarise(frames_times, n_faces)
     summary.update(output=str(output), csv=str(csv_path), io_ms_per_frame=io_s / len(frames_times) * 1e3,
                    pipeline=pipeline.describe(), detections=pipeline.tracker.n_detect,
@@ -702,8 +687,8 @@ def main(argv=None) -> int:
         # Everything that can be wrong is checked before a file is opened for writing.
         classifier = (load_checkpoint(a.checkpoint, device, a.dtype) if a.checkpoint
                       else untrained_classifier(device, dtype=a.dtype))
-        pipeline = Pipeline(a.detector, classifier, a.track_every, device, a.min_face, a.margin,
-                            track_scale=a.track_scale, verify=not a.no_verify)
+        pipeline = RealtimePipeline(a.detector, classifier, a.track_every, device, a.min_face, a.margin,
+                                    track_scale=a.track_scale, verify=not a.no_verify)
         source = open_input(a.input, a.fps)
         if not a.checkpoint:
             print(f"warning: untrained ZhaoCNN classifier — {NO_CHECKPOINT} (pass --checkpoint)", file=sys.stderr)

@@ -29,6 +29,8 @@ import re
 import sys
 from pathlib import Path
 
+from .io import atomic_write, atomic_write_text
+
 MAX_BYTES = 1_000_000     # the hard limit of a report
 TARGET_BYTES = 700_000    # what image compression aims at (the tracked tree is limited to 10 MB in all)
 MAX_LINES, KEEP_LINES = 40, 12
@@ -261,7 +263,7 @@ def export_html(executed: Path, *, out: Path | None = None, max_bytes: int = MAX
                          "to re-render its report")
     nb = glance_first(clean_notebook(raw, root))
     originals = [dict(d) for d in _images(nb)]
-    title = executed.stem
+    title = executed.stem.split(".")[0]   # the runner's <name>.running.ipynb is the report <name>
     page = ""
     for width, quality in ((800, 75), (720, 70), (640, 65), (480, 55), (360, 45)):
         work = copy.deepcopy(nb)
@@ -282,9 +284,7 @@ def export_html(executed: Path, *, out: Path | None = None, max_bytes: int = MAX
             page = _render(work, title)
             if len(page.encode()) <= max_bytes:
                 break
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, page)
     if slim:
         slim_notebook(executed, html_name=out.name, root=root)
     return out
@@ -307,9 +307,7 @@ def slim_notebook(executed: Path, html_name: str | None = None, root: Path | Non
     for cell in nb.cells:   # drop per-cell execution timestamps: noise in diffs
         cell.get("metadata", {}).pop("execution", None)
         cell.get("metadata", {}).pop("papermill", None)
-    tmp = executed.with_name(executed.name + ".tmp")
-    nbformat.write(nb, str(tmp))
-    tmp.replace(executed)
+    atomic_write(executed, lambda f: nbformat.write(nb, f), "w")
     return executed
 
 

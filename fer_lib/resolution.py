@@ -364,7 +364,7 @@ def rrn_predictions(rrn: nn.Module, data, factors: Sequence[float] = FACTORS, *,
 
 
 @torch.no_grad()
-def features(model: nn.Module, x: torch.Tensor, layer: str = "avgpool") -> torch.Tensor:
+def layer_features(model: nn.Module, x: torch.Tensor, layer: str = "avgpool") -> torch.Tensor:
     """The flattened output of `layer` (a ResNet's global average pooling: the 512-d feature) for a batch."""
     out = {}
     handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: out.update(f=o))
@@ -399,7 +399,7 @@ def feature_distances(model: nn.Module, data, factors: Sequence[float], n_images
     img = _image_kw(mean if uint8 else None, std if uint8 else None, out_size)
 
     def feats(factor):
-        f = torch.cat([features(model, degrade_image(x[i:i + batch_size], factor, **img), layer)
+        f = torch.cat([layer_features(model, degrade_image(x[i:i + batch_size], factor, **img), layer)
                        for i in range(0, len(x), batch_size)])
         return F.normalize(f, dim=1) if normalise else f
 

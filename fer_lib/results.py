@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .io import atomic_write_text
 from .metrics import mean_ci
 from .paths import project_root, reports_dir  # noqa: F401  (re-exported: notebooks and the runner use them)
 
@@ -91,13 +92,9 @@ def write_results(notebook: str, profile: str, records: list[dict], root: Path |
         if missing:
             raise ValueError(f"write_results({notebook}): record {r.get('row')!r} lacks {missing}")
     path = results_path(notebook, profile, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"notebook": notebook, "profile": profile, "hardware": hardware(),
            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "records": records, **(extra or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(doc), indent=1))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(_clean(doc), indent=1))
 
 
 def read_results(profile: str, root: Path | None = None) -> pd.DataFrame:

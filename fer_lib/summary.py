@@ -18,6 +18,7 @@ import pandas as pd
 
 from .claims import load_claims
 from .claims_audit import all_checks, inconsistent_cells
+from .io import atomic_write, atomic_write_text
 from .paths import project_root, reports_dir
 from .results import read_results
 from .verdict import CATEGORIES, _norm, assess, category, uninformative_cells
@@ -305,9 +306,7 @@ def write_cells(profile: str, root: Path | None = None, table: pd.DataFrame | No
     cols = ["paper", "source", "row", "column", "dataset", "paper value", "unit", "ours", "±95% CI", "n seeds",
             "verdict", "category", "split", "hardware", "also measured"]
     csv, page = out / "claims.csv", out / "claims.html"
-    tmp = csv.with_suffix(".csv.tmp")
-    t[cols].to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(csv)
+    atomic_write(csv, lambda f: t[cols].to_csv(f, index=False, float_format="%.6g"), "w")
     shown = t[t["n seeds"] > 0][cols[:6] + ["ours", "±95% CI", "n seeds", "verdict", "split"]]
     body = shown.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}", border=0)
     c = counts(t)
@@ -319,9 +318,7 @@ def write_cells(profile: str, root: Path | None = None, table: pd.DataFrame | No
            f"<p>{html.escape(headline(t))}. The verdict policy is in <code>fer_lib/verdict.py</code> (README, "
            f"'Verdict policy'); the full list including unmeasured claims is <a href=\"claims.csv\">claims.csv</a>.</p>"
            f"{c.to_html(border=0)}<h2>Measured claims</h2>{body}</body></html>")
-    tmp = page.with_suffix(".html.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(page)
+    atomic_write_text(page, doc)
     return csv, page
 
 
@@ -333,10 +330,7 @@ def update_readme(markdown: str, root: Path | None = None) -> Path:
                      text, flags=re.S)
     if n != 1:
         raise ValueError(f"{path}: expected one '<!-- results:start -->' … '<!-- results:end -->' block, found {n}")
-    tmp = path.with_name("README.md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, new)
 
 
 def readme_block(profiles=("full", "cpu"), root: Path | None = None) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Callable
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from .degrade import downsample, upsample
+from .io import atomic_write_bytes
 from .models.edsr import load_from_lower_scale
 from .augment import get_augment
 from .train import FitResult, TrainConfig, _autocast, fit, resolve_device
@@ -200,8 +200,8 @@ class CachedStage(nn.Module):
     keyed by the face's 8-bit pixels. `forward` rounds its normalised input back to 8-bit values, looks each image
     up (a sorted-key search on the device, no Python loop) and returns the stored output; an image that is not in
     the table raises (so an STN in front of it, whose output is not an 8-bit image, can never hit it by accident).
-    Inside `Pipeline(classifier, sr=CachedStage(...), sr_frozen=True)` the classifier receives what the live stage
-    would give, batch for batch, up to the floating-point differences of batching (tests/test_superres.py); one
+    Inside `STNSRClassifier(classifier, sr=CachedStage(...), sr_frozen=True)` the classifier receives what the live
+    stage would give, batch for batch, up to the floating-point differences of batching (tests/test_superres.py); one
     output per image and flip serves every arm, seed and epoch. The table is not part of the state_dict.
     """
 
@@ -251,16 +251,11 @@ class CachedStage(nn.Module):
 # --------------------------------------------------------------------------------------------- weights between runs
 def save_weights(model: nn.Module, path: str | Path, *, key: str, meta: dict | None = None) -> Path:
     """Store a trained model's weights in bf16 (EDSR x2 B16 F128: ~11 MB) with its run key, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.detach().to("cpu", torch.bfloat16) if v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"key": key, "meta": meta or {}, "state": state}, buf)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_weights(model: nn.Module, path: str | Path, *, key: str | None = None) -> nn.Module:

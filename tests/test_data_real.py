@@ -39,7 +39,7 @@ def test_fer2013_cached_load_is_fast(fer):
 
 
 def test_fer2013_audit(fer):
-    s = audit.summary(fer)
+    s = audit.duplicate_summary(fer)
     assert (s["groups"], s["groups_across_splits"], s["groups_conflicting_labels"]) == (1516, 557, 57)
     keep = audit.dedup_test_mask(fer, "Training", "PrivateTest")
     assert len(keep) == 3589 and 0 < (~keep).sum() < 3589

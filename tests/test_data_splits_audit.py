@@ -85,7 +85,7 @@ def planted():
 
 def test_audit_counts():
     ds = planted()
-    s = audit.summary(ds)
+    s = audit.duplicate_summary(ds)
     assert s["groups"] == 5 and s["groups_across_splits"] == 3 and s["groups_conflicting_labels"] == 2
     assert s["groups_within_one_split"] == 2 and s["images_in_groups"] == 11 and s["redundant_copies"] == 6
     assert s["groups_across_and_conflicting"] == 1
@@ -113,6 +113,6 @@ def test_audit_through_csv(tmp_path):
     images, labels, usages = fer_rows()
     images[8] = images[0]                          # Training row 0 (label 0) into PublicTest, label 1
     ds = load_fer2013(write_fer2013_csv(tmp_path / "fer2013.csv", images, labels, usages))
-    s = audit.summary(ds)
+    s = audit.duplicate_summary(ds)
     assert s["groups"] == 1 and s["groups_across_splits"] == 1 and s["groups_conflicting_labels"] == 1
-    assert audit.summary(FaceDataset(noise((3, 4, 4)), [0, 1, 2], FER7, ["a"] * 3))["groups"] == 0
+    assert audit.duplicate_summary(FaceDataset(noise((3, 4, 4)), [0, 1, 2], FER7, ["a"] * 3))["groups"] == 0

@@ -9,7 +9,7 @@ torch.set_num_threads(1)
 from fer_lib.models import transfer  # noqa: E402
 from fer_lib.models.cnn import ResidualCNN, VanillaCNN, ZhaoCNN, ZhaoVGG, gaussian_weights_init  # noqa: E402
 from fer_lib.models.edsr import EDSR, load_from_lower_scale  # noqa: E402
-from fer_lib.models.pipeline import VARIANTS, Pipeline, variant  # noqa: E402
+from fer_lib.models.pipeline import VARIANTS, STNSRClassifier, variant  # noqa: E402
 from fer_lib.models.resnet import resnet18  # noqa: E402
 from fer_lib.models.sdl import SpatialDeepLearning, sdl_weights_init  # noqa: E402
 from fer_lib.models.stn import STN, STNClassifier  # noqa: E402
@@ -216,11 +216,11 @@ def test_pipeline_sr_frozen_blocks_grads(x48):
     assert m.stn.fc_theta.weight.grad is not None  # the gradient flows through the frozen SR to the STN
     assert m.classifier.fc.weight.grad is not None
     # SR alone frozen (no STN): still no SR grads, classifier trains
-    m2 = Pipeline(resnet18(7), sr=_small_sr(), sr_frozen=True).train()
+    m2 = STNSRClassifier(resnet18(7), sr=_small_sr(), sr_frozen=True).train()
     m2(x48).sum().backward()
     assert all(p.grad is None for p in m2.sr.parameters()) and m2.classifier.fc.weight.grad is not None
     # not frozen: SR gets grads
-    m3 = Pipeline(resnet18(7), sr=_small_sr(), sr_frozen=False).train()
+    m3 = STNSRClassifier(resnet18(7), sr=_small_sr(), sr_frozen=False).train()
     m3(x48).sum().backward()
     assert all(p.grad is not None for p in m3.sr.parameters())
 
@@ -430,7 +430,7 @@ def test_registry_builds_what_the_classes_build():
     b = ZhaoVGG(num_classes=5, init_std=None)
     assert type(a) is ZhaoVGG and all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                                           b.state_dict().values()))
-    assert isinstance(create_model("Base+STN"), Pipeline) and create_model("Base+STN").stn is not None
+    assert isinstance(create_model("Base+STN"), STNSRClassifier) and create_model("Base+STN").stn is not None
     p = create_model("Pipeline:Base+SR", classifier="SmallCNN", classifier_kw={"widths": [8, 16]},
                      sr_kw={"n_resblocks": 1, "n_feats": 8}, sr_frozen=True)
     assert p.sr.scale == 2 and p.sr_frozen and p(torch.randn(2, 1, 48, 48)).shape == (2, 7)

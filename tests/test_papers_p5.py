@@ -92,3 +92,38 @@ def test_smoke_recipes_run_through_the_executor(tmp_path):
     assert set(recs["RA-BN"]["metrics"]["p5.rabn_grid"]) == {f"{h} x{k}" for h in ("oracle", "router") for k in FACTORS}
     assert set(recs["RRN"]["metrics"]) == {f"test x{k}" for k in FACTORS}
     assert set(recs["DA"]["metrics"]) == {f"test x{k}" for k in FACTORS}
+
+
+def test_table2_from_records_routes_each_image_by_the_stored_rrn_decision():
+    """DRGFER from stored predictions: image i at factor k gets the prediction of the block the RRN chose for it."""
+    import numpy as np
+
+    from fer_lib.runs.store import encode_labels, encode_probs
+    rng = np.random.default_rng(0)
+    n, classes, test = 12, [str(c) for c in range(3)], "test"
+    y = rng.integers(0, 3, n)
+    names = [f"x{k}" for k in FACTORS]
+
+    def rec(arm, preds=None, metrics=None, probs=None):
+        views = {f"{test} {v}": {"split": test, "pred": encode_labels(p),
+                                 **({"probs": encode_probs(probs[v])} if probs else {})}
+                 for v, p in (preds or {}).items()}
+        return {"key": arm, "spec": {"arm": arm, "seed": 0, "notebook": "05", "evaluate": [{"split": test}]},
+                "classes": classes, "labels": {test: encode_labels(y)}, "predictions": views,
+                "metrics": metrics or {}}
+
+    block_pred = {b: {v: rng.integers(0, 3, n) for v in names} for b in names}
+    block_probs = {b: {v: np.eye(3)[block_pred[b][v]] for v in names} for b in names}
+    route = {v: rng.integers(0, len(FACTORS), n) for v in names}
+    records = [rec(f"Table 3 · {b}", block_pred[b], probs=block_probs[b]) for b in names]
+    records.append(rec("RRN", route))
+    records.append(rec("Table 3 · x1&x2&x4&x6&x8", metrics={f"{test} {v}": {"accuracy": 0.5} for v in names}))
+    records.append(rec("DA", metrics={f"{test} {v}": {"accuracy": 0.25} for v in names}))
+    records.append(rec("RA-BN", metrics={"p5.rabn_grid": {f"{h} {v}": 0.3 for h in ("oracle", "router") for v in names}}))
+    t = P.table2_from_records(records, seed=0)
+    for i, v in enumerate(names):
+        chosen = np.array([block_pred[names[g]][v][j] for j, g in enumerate(route[v])])
+        assert t.loc[v, "DRGFER"] == pytest.approx((chosen == y).mean())
+        assert t.loc[v, "DRGFER (oracle router)"] == pytest.approx((block_pred[v][v] == y).mean())
+    assert list(t.columns[:6]) == ["Mean", "Max", "RA-BN", "DA", "MSTrain", "DRGFER"]
+    assert t.loc["Mean", "MSTrain"] == 0.5 and t.loc["x4", "RA-BN"] == 0.3

@@ -8,9 +8,9 @@ import torch.nn as nn
 from fer_lib.degrade import degrade
 from fer_lib.models.drg import DRGFER, MRAFER, RABN, Ensemble, make_dann
 from fer_lib.resolution import (
-    DA_PAPER_FACTORS, AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed, accuracy_table,
-    best_by_val, crossing_factor, factor_name, feature_distances, fuse, predict_grid, rabn_loss, resize_dataset,
-    rrn_predictions, steps_per_epoch, train_hooks,
+    DA_PAPER_FACTORS, AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed,
+    accuracy_table, best_by_val, crossing_factor, factor_name, feature_distances, fuse, predict_grid, rabn_loss,
+    resize_dataset, rrn_predictions, steps_per_epoch, train_hooks,
 )
 from fer_lib.train import TrainConfig, evaluate, fit
 

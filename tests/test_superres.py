@@ -73,7 +73,7 @@ class _Recorder(torch.nn.Module):
 
 @pytest.mark.parametrize("stage_name", ["edsr", "bicubic"])
 def test_cached_stage_gives_the_live_classifier_input(stage_name):
-    from fer_lib.models.pipeline import Bicubic, Pipeline
+    from fer_lib.models.pipeline import Bicubic, STNSRClassifier
     from fer_lib.superres import CachedStage, stage_outputs
     from fer_lib.train import evaluate, fit
 
@@ -88,7 +88,7 @@ def test_cached_stage_gives_the_live_classifier_input(stage_name):
         clf = _Recorder(len(ds.classes))
         sr = stage if path == "live" else CachedStage(stage, np.concatenate([tr.images, va.images]), flips=True,
                                                       mean=cfg.mean, std=cfg.std, augment=cfg.augment, amp=cfg.amp)
-        model = Pipeline(clf, sr=sr, sr_frozen=True)
+        model = STNSRClassifier(clf, sr=sr, sr_frozen=True)
         fit(model, tr, None, cfg)
         seen = list(clf.seen)
         runs[path] = seen, evaluate(model, va, batch_size=8)

@@ -416,3 +416,48 @@ def test_detect_collapse_on_predictions_and_rows():
     assert detect_collapse({"train_acc": 0.40, "train_chance": 0.25}) is None
     rows = [{"train_acc": 0.25, "train_chance": 0.25}, {"train_acc": 0.6, "train_chance": 0.25}]
     assert detect_collapse(rows) is None  # at chance once, not throughout
+
+
+# ------------------------------------------------------------------ on a GPU (skipped here; run them on a lent one)
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _nodrop():
+    return SmallCNN(num_classes=7, widths=(4, 8), dropout=0.0)
+
+
+@cuda
+def test_cuda_graph_matches_eager_and_repeats(ds):
+    # batch 20 over 96 images: 4 graphed full batches and a partial one on the eager path per epoch
+    cfg = {**CFG, "device": "cuda", "amp": False, "batch_size": 20}
+    eager = fit(_nodrop, ds.take("train"), ds.take("val"), cfg)
+    g1 = fit(_nodrop, ds.take("train"), ds.take("val"), {**cfg, "cuda_graph": True})
+    g2 = fit(_nodrop, ds.take("train"), ds.take("val"), {**cfg, "cuda_graph": True, "channels_last": True})
+    assert np.allclose(eager.history.train_loss, g1.history.train_loss, rtol=1e-3)
+    assert np.allclose(g1.history.train_loss, g2.history.train_loss, rtol=1e-3)
+    assert float(g1.history.lr.iloc[-1]) == pytest.approx(CFG["lr"] * CFG["gamma"] ** 2)  # the scheduler reached the graph
+
+
+@cuda
+def test_cuda_graph_run_resumes(ds, tmp_path):
+    cfg = {**CFG, "device": "cuda", "amp": True, "batch_size": 20, "cuda_graph": True, "select": "last"}
+    full = fit(_nodrop, ds.take("train"), None, cfg)
+
+    def stop(epoch, row, model):
+        if epoch == 0:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit(_nodrop, ds.take("train"), None, cfg, checkpoint=tmp_path / "g.pt", callback=stop)
+    resumed = fit(_nodrop, ds.take("train"), None, cfg, checkpoint=tmp_path / "g.pt")
+    assert resumed.resumed_from == 1
+    assert np.allclose(full.history.train_loss, resumed.history.train_loss, rtol=1e-3)
+
+
+@cuda
+def test_packed_matches_solo_on_cuda(ds):
+    from fer_lib.packed import fit_packed
+    cfgs = [TrainConfig(**{**CFG, "device": "cuda", "amp": False, "seed": s}) for s in (0, 1)]
+    packed = fit_packed(_nodrop, ds.take("train"), ds.take("val"), cfgs)
+    for c, p in zip(cfgs, packed):
+        solo = fit(_nodrop, ds.take("train"), ds.take("val"), c)
+        assert np.allclose(solo.history.train_loss, p.history.train_loss, rtol=1e-3)

@@ -51,7 +51,9 @@ def duplicate_groups(ds: FaceDataset) -> pd.DataFrame:
     return out
 
 
-def summary(ds: FaceDataset) -> dict:
+def duplicate_summary(ds: FaceDataset) -> dict:
+    """Counts of `duplicate_groups(ds)`: images in groups, redundant copies, groups across splits (per split
+    pair) and with conflicting labels."""
     groups = duplicate_groups(ds)
     pairs = {}
     for a, b in combinations(ds.splits, 2):
@@ -67,6 +69,9 @@ def summary(ds: FaceDataset) -> dict:
         "groups_across_and_conflicting": int((groups["across_splits"] & groups["conflicting_labels"]).sum()),
         "groups_per_split_pair": pairs,
     }
+
+
+summary = duplicate_summary  # the old name, beside fer_lib.summary (the study's summary page)
 
 
 def dedup_test_mask(ds: FaceDataset, train_splits: str | Sequence[str], test_split: str) -> np.ndarray:

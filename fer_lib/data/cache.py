@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..io import atomic_write
 from .base import FaceDataset
 
 CACHE_VERSION = 1  # bump when a loader's output changes for the same source
@@ -115,7 +116,7 @@ def _write(f, arrays: dict) -> None:
 
 
 def save_npz(ds: FaceDataset, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then os.replace."""
+    """Write atomically (fer_lib.io): a temporary file in the same folder, then os.replace."""
     arrays = {"images": ds.images, "labels": ds.labels, "split": ds.split.astype(str),
               "classes": np.asarray(ds.classes, dtype=str), "name": np.asarray(ds.name),
               "source": np.asarray(ds.source), "meta": np.asarray(json.dumps(ds.meta, default=_plain))}
@@ -123,14 +124,8 @@ def save_npz(ds: FaceDataset, path: Path) -> None:
         a = getattr(ds, key)
         if a is not None:
             arrays[key] = a.astype(str) if a.dtype == object else a
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            _write(f, arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # `.<file>.<pid>.tmp` (remove_dead_temporaries reads the pid); no fsync: a cache, rebuilt if ever lost
+    atomic_write(path, lambda f: _write(f, arrays), fsync=False)
 
 
 def load_npz(path: Path) -> FaceDataset:

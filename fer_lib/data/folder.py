@@ -74,7 +74,7 @@ def _to_uint8(im: Image.Image, grey: bool) -> np.ndarray:
     return np.asarray(im.convert("L" if grey else "RGB"))
 
 
-def fit(a: np.ndarray, size) -> np.ndarray:
+def crop_resize(a: np.ndarray, size) -> np.ndarray:
     """Resize to `size` (int or (h, w)), centre-cropping first to the target aspect ratio, no face detection."""
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     if a.shape[:2] == (h, w):
@@ -97,7 +97,7 @@ def read_image(path, grey: bool = True, size=None) -> np.ndarray:
             a = _to_uint8(im, grey)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DatasetError(f"cannot read image {path}: {e}") from None
-    return fit(a, size) if size is not None else a
+    return crop_resize(a, size) if size is not None else a
 
 
 def read_images(paths: Sequence, grey: bool = True, size=None) -> tuple[np.ndarray, int]:
@@ -110,7 +110,7 @@ def read_images(paths: Sequence, grey: bool = True, size=None) -> tuple[np.ndarr
         size = Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
     target = (size, size) if isinstance(size, int) else tuple(size)
     resized = sum(a.shape[:2] != target for a in arrays)
-    return np.stack([fit(a, target) for a in arrays]), int(resized)
+    return np.stack([crop_resize(a, target) for a in arrays]), int(resized)
 
 
 def scan_folder(root: Path, class_map: dict | None = None, folders: set | None = None) -> list[tuple[Path, str, str]]:

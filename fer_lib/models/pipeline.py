@@ -14,10 +14,12 @@ from .edsr import EDSR
 from .resnet import resnet18
 from .stn import STN
 
-__all__ = ["Pipeline", "Bicubic", "variant", "VARIANTS", "CONTROLS", "ARMS"]
+__all__ = ["STNSRClassifier", "Bicubic", "variant", "VARIANTS", "CONTROLS", "ARMS"]
 
 # Bump a model's number whenever its parameters or its forward change: run keys (fer_lib.runs) include it,
 # so stored runs and checkpoints of the old code are never reused. tests/test_models.py checks the shapes.
+# "Pipeline" is STNSRClassifier's name from before the rename, kept here and in the registry's "Pipeline:<row>"
+# names because run keys include it: renaming them would turn every stored paper-1 run stale.
 VERSIONS = {"Pipeline": 1, "Bicubic": 1}
 
 VARIANTS = ("Base", "Base+STN", "Base+SR", "Base+STN+SR")        # paper 1's Table 2 rows
@@ -37,7 +39,7 @@ class Bicubic(nn.Module):
         return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
 
 
-class Pipeline(nn.Module):
+class STNSRClassifier(nn.Module):
     """Paper 1 (Wu & Finch), §3.3 and Fig. 4: [STN alignment] -> [super-resolution] -> classification network.
 
     Any stage may be None. `sr_frozen=True` treats the SR network as a fixed pre-processor: its parameters get
@@ -63,7 +65,7 @@ class Pipeline(nn.Module):
             self.sr.requires_grad_(False)
             self.sr.eval()
 
-    def train(self, mode: bool = True) -> "Pipeline":
+    def train(self, mode: bool = True) -> "STNSRClassifier":
         super().train(mode)
         if self.sr_frozen:
             self.sr.eval()
@@ -85,6 +87,9 @@ class Pipeline(nn.Module):
         return self.classifier(self.preprocess(x))
 
 
+Pipeline = STNSRClassifier  # the old name (before the real-time pipeline was renamed apart from it)
+
+
 def variant(
     name: str,
     num_classes: int = 7,
@@ -95,7 +100,7 @@ def variant(
     stn: nn.Module | None = None,
     sr: nn.Module | None = None,
     sr_frozen: bool = False,
-) -> Pipeline:
+) -> STNSRClassifier:
     """Build one of paper 1's Table 2 rows: "Base", "Base+STN", "Base+SR", "Base+STN+SR", or a control arm
     "Base+bicubic", "Base+STN+bicubic" (a `Bicubic(sr_scale)` stage in the SR slot; `sr` is ignored there).
 
@@ -115,4 +120,4 @@ def variant(
         stn = STN(in_chans=in_chans, image_size=image_size)
     if use_sr and sr is None:
         sr = EDSR(scale=sr_scale, in_chans=in_chans)
-    return Pipeline(classifier, stn=stn if use_stn else None, sr=sr if use_sr else None, sr_frozen=sr_frozen)
+    return STNSRClassifier(classifier, stn=stn if use_stn else None, sr=sr if use_sr else None, sr_frozen=sr_frozen)

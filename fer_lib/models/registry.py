@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..io import atomic_write_text
 from . import cnn, drg, edsr, pipeline, resnet, sdl, small, stn, transfer
 from .cnn import ResidualCNN, VanillaCNN, ZhaoCNN, ZhaoVGG, gaussian_weights_init
 from .drg import FACTORS, RABN, RRN, make_dann, make_drgfer
@@ -97,6 +97,7 @@ MODELS: dict[str, ModelEntry] = {
                                       ("SpatialDeepLearning", "STN")),
     "EDSR": ModelEntry(EDSR, f"{P1} §3.2 (Lim et al. 2017)", ("EDSR",)),
     "STNClassifier": ModelEntry(STNClassifier, f"{P1} §4.2: the STN tutorial's MNIST network", ("STNClassifier", "STN")),
+    # paper 1's STNSRClassifier; "Pipeline" (its old class name) stays in these names and its VERSIONS key: run keys
     **{f"Pipeline:{v}": ModelEntry(_pipeline(v), f"{P1} §3.3, Table 2 row {v}" if v in pipeline.VARIANTS else
                                    f"{P1} §3.3: our control arm {v} (bicubic x2 where EDSR goes; not the paper's)",
                                    ("Pipeline", "resnet18") + (("STN",) if "STN" in v else ())
@@ -175,8 +176,4 @@ def snapshot_problems(stored: dict, current: dict) -> list[str]:
 
 def write_snapshot(path: str | Path = Path(__file__).parents[2] / "tests" / "data" / "model_signatures.json") -> Path:
     """Write `snapshot()` to `path` atomically (after a VERSIONS bump)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(snapshot(), indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(snapshot(), indent=1) + "\n")

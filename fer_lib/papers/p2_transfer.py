@@ -43,7 +43,8 @@ PAPER_SETTINGS = {   # (value, where it comes from): read from the claims file, 
 }
 READINGS = {
     "optimizer": ("adam", "paper Table 1 names Adam's β1, β2"),
-    "augment": ("standard", "reading: flip, rotation ±10°, shift ±10 %, scale 0.9-1.1, zero fill (no magnitudes given)"),
+    "augment": ("standard", "reading: flip, rotation ±10°, shift ±10 %, scale 0.9-1.1, zero fill (no magnitudes "
+                            "given)"),
     "select": ("last", "reading: the last epoch (the 20 % is also the test set: no selection on it)"),
     "resnet_norm": ("imagenet", "reading: grey mean 0.449, std 0.226 for the ImageNet backbone ('half': 0.5, 0.5)"),
     "resnet_weights": ("imagenet", "paper: ImageNet; torchvision's IMAGENET1K_V1 from the torch hub cache, or a "

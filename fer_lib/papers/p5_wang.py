@@ -9,8 +9,9 @@ the resolution factors of its recipe (fer_lib.resolution.train_hooks):
   paper's column, like DRGFER's) and with the true factor (oracle, beside DRGFER's oracle);
 - DA (§3): DANN, source ×1 vs target ×2 — TWO domains, as the text describes (the paper's column);
 - "DA (5 domains)": every factor a domain — our labelled extension, never in the paper's column.
-DRGFER and the Mean/Max fusions are not trainings: notebook 05 assembles them from the stored predictions (the
-RRN's per-image routing and the five blocks' predictions at each factor, probabilities kept for the fusions).
+DRGFER and the Mean/Max fusions are not trainings: they are assembled from the stored predictions (the RRN's
+per-image routing and the five blocks' predictions at each factor, probabilities kept for the fusions):
+`table2_from_records(records, seed)`.
 
 What the paper states (read from paper_claims.yaml, labelled "paper"): Adam, lr 3e-4, batch 256, 80
 "iterations" (§5.2), input 100×100, factors ×2…×8 (§5.1), flip augmentation.
@@ -267,3 +268,42 @@ def plan(profile: str, **overrides) -> list[RunSpec]:
                 tags={**a["tags"], "method": method, "factors": fac, "input_size": int(s["input_size"]),
                       "net_size": out_size, "pretrained": str(s["pretrained"])}))
     return specs
+
+
+# ------------------------------------------------------------------------------------------------- assembly
+def table2_from_records(records: list[dict], seed: int) -> "pd.DataFrame":
+    """Tables 1-2 (accuracy, rows ×1…×8 + Mean) of one seed from the plan's stored records, without a network:
+    DRGFER routes each image to the block its stored RRN decision names (per image, so Assign/Gather need not
+    run again), the oracle to the block of the true factor; Mean/Max fuse the blocks' stored probabilities;
+    RA-BN's columns come from its metrics hook. The paper's columns first, then ours (labelled)."""
+    import numpy as np
+    import pandas as pd
+
+    from ..resolution import fuse
+    from ..runs.store import decode_labels, predictions
+    by_arm = {r["spec"]["arm"]: r for r in records if r["spec"]["seed"] == seed and r["spec"]["notebook"] == NOTEBOOK}
+    test = by_arm["RRN"]["spec"]["evaluate"][0]["split"]
+
+    def at(arm, k):
+        return predictions(by_arm[arm], f"{test} {factor_name(k)}")
+
+    def acc(arm, k):
+        return by_arm[arm]["metrics"][f"{test} {factor_name(k)}"]["accuracy"]
+
+    rows = {}
+    for i, k in enumerate(FACTORS):
+        blocks = [at(f"Table 3 · {factor_name(b)}", k) for b in FACTORS]
+        route = decode_labels(by_arm["RRN"]["predictions"][f"{test} {factor_name(k)}"]["pred"])
+        y = blocks[0].y_true
+        routed = np.stack([b.y_pred for b in blocks])[route, np.arange(len(y))]
+        rabn = by_arm["RA-BN"]["metrics"]["p5.rabn_grid"]
+        row = {"Mean": fuse(blocks, "mean").accuracy, "Max": fuse(blocks, "max").accuracy,
+               "RA-BN": rabn[f"router {factor_name(k)}"], "DA": acc("DA", k),
+               "MSTrain": acc(f"Table 3 · {factor_name(FACTORS)}", k), "DRGFER": float((routed == y).mean()),
+               "DRGFER (oracle router)": blocks[i].accuracy, "RA-BN (oracle)": rabn[f"oracle {factor_name(k)}"]}
+        if "DA (5 domains)" in by_arm:
+            row["DA (5 domains)"] = acc("DA (5 domains)", k)
+        rows[factor_name(k)] = row
+    t = pd.DataFrame(rows).T
+    t.loc["Mean"] = t.mean(axis=0)
+    return t
