@@ -50,16 +50,33 @@ MAIN_CLAIMS = {   # paper: [(source, row, column, label shown)]
 }
 NOTEBOOK_FILE = {"p1": "01_wu_finch_stn_sr", "p2": "02_resnet50_transfer", "p3": "03_zhao_cnn_vgg_resnet",
                  "p4": "04_khan_spatial_deep_learning", "p5": "05_wang_drgfer"}
-# What a verdict still needs, from measured timings only (None: no measured basis for an estimate yet).
+# What a verdict still needs besides GPU time; the runs and their estimated GPU hours come from the campaign's
+# plans (`open_runs`), never from this text.
 OPEN = {
-    "p1": "full profile (paper's 60 epochs at batch 16, EDSR ×2/×4, 3 seeds): GPU time not yet measured",
+    "p1": "the full profile (the paper's 60 epochs at batch 16, EDSR ×2/×4, 3 seeds)",
     "p2": "ImageNet ResNet50 weights (-p resnet_weights=PATH or the torch hub cache) and the full profile (3 seeds); "
           "without them no verdict on the ResNet50 claims is possible",
-    "p3": "seeds 1 and 2 of the full profile; per seed on an H100, from seed 0's logged epochs: VGG 90 × ≈ 5 s, "
-          "ResNet18 60 × ≈ 5.2 s (≈ 13 min) plus the CNN's 30 epochs (not timed: resumed from a checkpoint)",
-    "p4": "full profile: 15 runs × 300 epochs ≈ 6.5 GPU-hours at the measured 5.2 s per epoch (H100); FERG data",
-    "p5": "full profile (80 epochs at 100 px, 3 seeds): GPU time not yet measured; RAF-DB data for Tables 1 and 3",
+    "p3": "seeds 1 and 2 of the full profile (seed 0 ran on a lent H100)",
+    "p4": "the full profile (300 epochs; the lr grid first, then 15 seeds per dataset and the ablations); FERG data",
+    "p5": "the full profile (80 epochs at 100 px, 3 seeds); RAF-DB data for Tables 1 and 3",
 }
+
+
+def open_runs(profile: str = "full") -> pd.DataFrame:
+    """Per paper: the plan's runs not yet stored and their estimated GPU hours (`python -m fer_lib.campaign
+    status`; costs from fer_lib/runs/costs.yaml, most of them scaled from CPU figures until a GPU measures them).
+    Empty when the plans cannot be read here."""
+    try:
+        from .runs.campaign import collect, status_table, totals
+        from .runs.store import Store
+        t = totals(status_table(collect(profile, errors=[]), Store.for_profile(profile)))
+    except Exception:   # no data here, or a plan module that fails: the README then shows the text alone
+        return pd.DataFrame()
+    by_paper = {v: k for k, v in NOTEBOOK_FILE.items()}
+    rows = {by_paper[nb]: r for nb, r in t.iterrows() if nb in by_paper}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 # Where our runs differ from the papers' protocols (stated in each notebook's choices table); the records'
 # own `deviation` fields are added to these in the README.
 DEVIATIONS = {
@@ -379,8 +396,20 @@ def readme_block(profiles=("full", "cpu"), root: Path | None = None) -> str:
         write_cells(p, root, t)
         parts += [f"Profile `{p}`: {headline(t)}. Every cell: [reports/{p}/claims.html](reports/{p}/claims.html) "
                   f"([CSV](reports/{p}/claims.csv)).", ""]
-    parts += ["#### Still open", "", markdown_table(pd.DataFrame(
-        [{"paper": k[1], "what a verdict needs": v} for k, v in OPEN.items()])), ""]
+    todo = open_runs("full")
+    rows = []
+    for k, v in OPEN.items():
+        row = {"paper": k[1], "what a verdict needs": v}
+        if k in todo.index:
+            r = todo.loc[k]
+            row.update({"full-profile runs to do": f"{int(r['runs'] - r['stored'])} of {int(r['runs'])}",
+                        "est. GPU hours": f"{r['GPU h to run']:.1f}"})
+        rows.append(row)
+    parts += ["#### Still open", "", markdown_table(pd.DataFrame(rows)), ""]
+    if len(todo):
+        parts += ["Runs and hours: `python -m fer_lib.campaign status --profile full` (estimated GPU hours at today's "
+                  "engine speed, from `fer_lib/runs/costs.yaml`; only paper 3's models were timed on a GPU, the other "
+                  "costs are scaled from CPU figures).", ""]
     return "\n".join(parts).rstrip()
 
 

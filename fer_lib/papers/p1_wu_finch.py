@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..models.pipeline import ARMS, VARIANTS
 from ..runs.hooks import HookContext, register
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook
 
 NOTEBOOK, PAPER = "01", "p1"
@@ -101,26 +102,12 @@ PARAMETERS = tuple(dict.fromkeys((*RECIPE, *BUDGETS["full"])))
 
 def settings(profile: str, **overrides) -> dict[str, dict]:
     """{name: {"value", "source"}}: the recipe, then the profile's budget, then overrides (None = keep)."""
-    if profile not in BUDGETS:
-        raise ValueError(f"p1_wu_finch: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"p1_wu_finch: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    out = {k: {"value": v, "source": s} for k, (v, s) in RECIPE.items()}
-    for k, v in BUDGETS[profile].items():
-        if profile == "full":
-            if k not in out:
-                out[k] = {"value": v, "source": FULL_SOURCES.get(k, "reading")}
-            elif out[k]["value"] != v:
-                raise AssertionError(f"p1 full budget {k}={v!r} contradicts the recipe {out[k]['value']!r}")
-        else:
-            out[k] = {"value": v, "source": f"budget ({profile} profile)"}
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        if k == "seeds":
-            v = [int(s) for s in (v if isinstance(v, (list, tuple)) else [v])]
-        out[k] = {"value": v, "source": f"override (was {out[k]['value']!r}, {out[k]['source']})"}
+    if profile == "full":   # the full budget restates the paper's recipe: a contradiction is a bug here
+        bad = {k: v for k, v in BUDGETS["full"].items() if k in RECIPE and RECIPE[k][0] != v}
+        if bad:
+            raise AssertionError(f"p1 full budget {bad} contradicts the recipe")
+    out = layered_settings("p1_wu_finch", RECIPE, BUDGETS, profile, overrides,
+                           full_sources={k: FULL_SOURCES.get(k, "reading") for k in BUDGETS["full"] if k not in RECIPE})
     s = {k: d["value"] for k, d in out.items()}
     if s["sr_mode"] not in ("frozen", "end2end"):
         raise ValueError(f"parameter sr_mode={s['sr_mode']!r}: choose frozen or end2end")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from ..claims import claim
 from ..models.transfer import imagenet_weights_file
 from ..runs.hooks import register
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec
 
 NOTEBOOK, PAPER = "02", "p2"
@@ -79,14 +80,7 @@ SPLITS = {"synthetic": ("train", "val", "test"), "fer2013": ("Training", "Public
 
 def settings(profile: str, **overrides) -> dict:
     """{name: value}: the paper's settings, the readings, the profile's budget, then the overrides (None = keep)."""
-    if profile not in BUDGETS:
-        raise ValueError(f"p2_transfer: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"p2_transfer: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    s = {k: v for k, (v, _) in {**PAPER_SETTINGS, **READINGS}.items()}
-    s.update(BUDGETS[profile])
-    s.update({k: v for k, v in overrides.items() if v is not None})
+    s = {k: d["value"] for k, d in layered_settings("p2_transfer", {**PAPER_SETTINGS, **READINGS}, BUDGETS, profile, overrides).items()}
     for k in ("seeds", "ablation_seeds"):
         s[k] = [int(x) for x in (s[k] if isinstance(s[k], (list, tuple)) else [s[k]])]
     return s
@@ -94,10 +88,8 @@ def settings(profile: str, **overrides) -> dict:
 
 def sources(profile: str) -> dict[str, str]:
     """Where each setting of `profile` comes from: "paper …", "reading: …" or "budget (<profile> profile)"."""
-    out = {k: why for k, (_, why) in {**PAPER_SETTINGS, **READINGS}.items()}
-    if profile != "full":
-        out.update({k: f"budget ({profile} profile)" for k in BUDGETS[profile]})
-    return out
+    return {k: d["source"] for k, d in layered_settings(__name__.rsplit(".", 1)[-1], {**PAPER_SETTINGS, **READINGS},
+                                                         BUDGETS, profile, {}).items()}
 
 
 def weights_source(s: dict) -> str | None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..claims import claim
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec
 
 NOTEBOOK, PAPER = "03", "p3"
@@ -79,28 +80,16 @@ def settings(profile: str, **overrides) -> dict[str, dict]:
     """{name: {"value", "source"}} of the recipe and the profile's budget, overrides applied (None = keep).
 
     `epochs` may be one number (every model) or {model: epochs}. An unknown name raises naming it."""
-    if profile not in BUDGETS:
-        raise ValueError(f"p3_zhao: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"p3_zhao: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    out = {k: {"value": v, "source": s} for k, (v, s) in RECIPE.items()}
-    for k, v in BUDGETS[profile].items():
-        src = FULL_SOURCES.get(k, "budget (full profile)") if profile == "full" else f"budget ({profile} profile)"
-        out[k] = {"value": v, "source": src}
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        if k == "epochs" and not isinstance(v, dict):
-            v = {m: int(v) for m in MODELS}
-        elif k == "epochs" and set(v) - set(MODELS):
+    def normalise(k, v, out):
+        if k != "epochs":
+            return v
+        if not isinstance(v, dict):
+            return {m: int(v) for m in MODELS}
+        if set(v) - set(MODELS):
             raise ValueError(f"p3_zhao: epochs={v!r}: keys must be among {list(MODELS)}")
-        elif k == "epochs":
-            v = {**out["epochs"]["value"], **{m: int(e) for m, e in v.items()}}
-        elif k == "seeds":
-            v = [int(s) for s in (v if isinstance(v, (list, tuple)) else [v])]
-        out[k] = {"value": v, "source": f"override (was {out[k]['value']!r}, {out[k]['source']})"}
-    return out
+        return {**out["epochs"]["value"], **{m: int(e) for m, e in v.items()}}
+    return layered_settings("p3_zhao", RECIPE, BUDGETS, profile, overrides, full_sources=FULL_SOURCES,
+                            normalise=normalise)
 
 
 def values(profile: str, **overrides) -> dict:

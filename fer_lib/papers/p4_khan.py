@@ -49,6 +49,7 @@ import pandas as pd
 
 from ..claims import claim
 from ..runs.hooks import register as register_hook
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook
 
 NOTEBOOK, PAPER, MODEL = "04", "p4", "SpatialDeepLearning"
@@ -130,28 +131,16 @@ PARAMETERS = tuple(RECIPE) + tuple(BUDGETS["full"])
 
 def settings(profile: str, **overrides) -> dict[str, dict]:
     """{name: {"value", "source"}} of the recipe and the profile's budget, overrides applied (None = keep)."""
-    if profile not in BUDGETS:
-        raise ValueError(f"p4_khan: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"p4_khan: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    out = {k: {"value": v, "source": s} for k, (v, s) in RECIPE.items()}
-    for k, v in BUDGETS[profile].items():
-        src = FULL_SOURCES.get(k, "budget (full profile)") if profile == "full" else f"budget ({profile} profile)"
-        out[k] = {"value": v, "source": src}
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        if k.endswith("seeds"):
-            v = [int(s) for s in (v if isinstance(v, (list, tuple)) else [v])]
+    def normalise(k, v, out):
         if k == "lr" and v != "grid":
             v = float(v)
             if not v > 0:
                 raise ValueError(f"p4_khan: lr={v!r}: a positive number, or 'grid'")
         if k == "on_collapse" and v not in ("keep", "exclude"):
             raise ValueError(f"p4_khan: on_collapse={v!r}: choose 'keep' or 'exclude'")
-        out[k] = {"value": v, "source": f"override (was {out[k]['value']!r}, {out[k]['source']})"}
-    return out
+        return v
+    return layered_settings("p4_khan", RECIPE, BUDGETS, profile, overrides, full_sources=FULL_SOURCES,
+                            normalise=normalise)
 
 
 def values(profile: str, **overrides) -> dict:

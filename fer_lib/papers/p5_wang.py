@@ -28,6 +28,7 @@ from ..claims import claim
 from ..models.drg import FACTORS
 from ..resolution import DA_PAPER_FACTORS, TABLE3_FACTORS, factor_name, steps_per_epoch, train_hooks
 from ..runs.hooks import register
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook, view
 
 NOTEBOOK, PAPER = "05", "p5"
@@ -78,14 +79,7 @@ PARAMETERS = tuple(dict.fromkeys((*BUDGETS["full"], *PAPER_SETTINGS, *READINGS))
 def settings(profile: str, **overrides) -> dict:
     """{name: value}: the paper's settings, the readings, the profile's budget, then the overrides (None = keep).
     An unknown name raises naming it."""
-    if profile not in BUDGETS:
-        raise ValueError(f"p5_wang: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"p5_wang: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    s = {k: v for k, (v, _) in {**PAPER_SETTINGS, **READINGS}.items()}
-    s.update(BUDGETS[profile])
-    s.update({k: v for k, v in overrides.items() if v is not None})
+    s = {k: d["value"] for k, d in layered_settings("p5_wang", {**PAPER_SETTINGS, **READINGS}, BUDGETS, profile, overrides).items()}
     if s["data_kw"] is None:
         s["data_kw"] = {"mode": s["ferplus_mode"]}
     s["seeds"] = [int(x) for x in (s["seeds"] if isinstance(s["seeds"], (list, tuple)) else [s["seeds"]])]
@@ -94,10 +88,8 @@ def settings(profile: str, **overrides) -> dict:
 
 def sources(profile: str) -> dict[str, str]:
     """Where each setting of `profile` comes from: "paper …", "reading: …" or "budget (<profile> profile)"."""
-    out = {k: why for k, (_, why) in {**PAPER_SETTINGS, **READINGS}.items()}
-    if profile != "full":
-        out.update({k: f"budget ({profile} profile)" for k in BUDGETS[profile]})
-    return out
+    return {k: d["source"] for k, d in layered_settings(__name__.rsplit(".", 1)[-1], {**PAPER_SETTINGS, **READINGS},
+                                                         BUDGETS, profile, {}).items()}
 
 
 # ------------------------------------------------------------------------------------------------- hooks

@@ -35,6 +35,7 @@ from ..models.drg import FACTORS
 from ..models.registry import create_model
 from ..resolution import FixedFactor, RandomFactor
 from ..runs.hooks import register
+from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook, view
 
 NOTEBOOK = "06"
@@ -98,13 +99,7 @@ def pretrained_flag(model: nn.Module) -> bool:
 
 def values(profile: str, **overrides) -> dict:
     """{name: value}: the recipe and the profile's budget, overrides applied (None = keep; unknown raises)."""
-    if profile not in BUDGETS:
-        raise ValueError(f"protocol: profile={profile!r}; choose one of {list(BUDGETS)}")
-    unknown = sorted(set(overrides) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"protocol: unknown parameter(s) {unknown}; known: {list(PARAMETERS)}")
-    out = {**{k: v for k, (v, _) in RECIPE.items()}, **BUDGETS[profile]}
-    out.update({k: v for k, v in overrides.items() if v is not None})
+    out = {k: d["value"] for k, d in layered_settings("protocol", RECIPE, BUDGETS, profile, overrides).items()}
     bad = [m for m in out["models"] if m not in MAIN_MODELS]
     if bad:
         raise ValueError(f"protocol: models={bad}: unknown; choose among {list(MAIN_MODELS)}")

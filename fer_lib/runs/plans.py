@@ -17,6 +17,40 @@ from .spec import RunSpec
 PROFILES = ("smoke", "cpu", "full")
 
 
+def layered_settings(who: str, recipe: dict, budgets: dict, profile: str, overrides: dict, *,
+                     full_sources: dict | None = None, normalise=None) -> dict[str, dict]:
+    """{name: {"value", "source"}} of a paper's settings, in layers: its recipe ({name: (value, source)}), then the
+    profile's budget, then the overrides that are not None — each value labelled with where it comes from
+    ("paper §…", "reading: …", "budget (<profile> profile)", "override (was …)"). In the full profile a budget
+    value's source is `full_sources[name]`, else the recipe's when it agrees, else "budget (full profile)".
+    Names ending in "seeds" become lists of ints; `normalise(name, value, settings)` returns an override's stored
+    form or raises naming it. `who` names the paper module in errors (an unknown profile or parameter)."""
+    if profile not in budgets:
+        raise ValueError(f"{who}: profile={profile!r}; choose one of {list(budgets)}")
+    known = list(dict.fromkeys((*recipe, *budgets["full"])))
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"{who}: unknown parameter(s) {unknown}; known: {known}")
+    out = {k: {"value": v, "source": src} for k, (v, src) in recipe.items()}
+    for k, v in budgets[profile].items():
+        if profile != "full":
+            src = f"budget ({profile} profile)"
+        elif k in (full_sources or {}):
+            src = full_sources[k]
+        else:
+            src = out[k]["source"] if k in out and out[k]["value"] == v else "budget (full profile)"
+        out[k] = {"value": v, "source": src}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k.endswith("seeds"):
+            v = [int(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+        if normalise is not None:
+            v = normalise(k, v, out)
+        out[k] = {"value": v, "source": f"override (was {out[k]['value']!r}, {out[k]['source']})"}
+    return out
+
+
 def import_plan_modules(package: str = "fer_lib.papers", errors: list | None = None) -> dict[str, ModuleType]:
     """{module name: module} of every module of `package` that defines `plan` and `BUDGETS`.
     errors: a list to collect (module, message) of modules that fail to import; without it they raise."""
