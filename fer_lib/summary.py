@@ -56,7 +56,7 @@ OPEN = {
     "p1": "the full profile (the paper's 60 epochs at batch 16, EDSR ×2/×4, 3 seeds)",
     "p2": "ImageNet ResNet50 weights (-p resnet_weights=PATH or the torch hub cache) and the full profile (3 seeds); "
           "without them no verdict on the ResNet50 claims is possible",
-    "p3": "seeds 1 and 2 of the full profile (seed 0 ran on a lent H100)",
+    "p3": "seeds 1 and 2 of the full profile (seed 0 ran on a lent H100 before the run store, so the plan counts it again)",
     "p4": "the full profile (300 epochs; the lr grid first, then 15 seeds per dataset and the ablations); FERG data",
     "p5": "the full profile (80 epochs at 100 px, 3 seeds); RAF-DB data for Tables 1 and 3",
 }
@@ -72,8 +72,8 @@ def open_runs(profile: str = "full") -> pd.DataFrame:
         t = totals(status_table(collect(profile, errors=[]), Store.for_profile(profile)))
     except Exception:   # no data here, or a plan module that fails: the README then shows the text alone
         return pd.DataFrame()
-    by_paper = {v: k for k, v in NOTEBOOK_FILE.items()}
-    rows = {by_paper[nb]: r for nb, r in t.iterrows() if nb in by_paper}
+    by_paper = {v[:2]: k for k, v in NOTEBOOK_FILE.items()}   # status rows are keyed by notebook number ("04")
+    rows = {by_paper[nb[:2]]: r for nb, r in t.iterrows() if nb[:2] in by_paper}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -118,3 +118,12 @@ def test_at_a_glance_from_a_notebooks_records():
     assert table.loc[0, "ours"] == "62.52 % (n=1)" and prose.startswith("all above the paper's numbers")
     table, prose = at_a_glance([{**r, "profile": "cpu"} for r in recs], "p3", "cpu")
     assert prose.startswith("no verdict")
+
+
+def test_open_runs_come_from_the_campaign_plans():
+    # The README's "Still open" counts runs and GPU hours from the plans, per paper (never typed in by hand).
+    from fer_lib.summary import open_runs
+    todo = open_runs("full")
+    assert set(todo.index) == {"p1", "p2", "p3", "p4", "p5"}
+    assert (todo["runs"] > 0).all() and (todo["runs"] >= todo["stored"]).all()
+    assert (todo["GPU h to run"] >= 0).all()
