@@ -81,13 +81,14 @@ def open_runs(profile: str = "full") -> pd.DataFrame:
 # own `deviation` fields are added to these in the README.
 DEVIATIONS = {
     "p1": "MNIST: the 5,000-image training subset (not 60,000); CK+: subject-grouped folds (the paper trains and tests "
-          "on the same 327 images); the LR halving every 2×10⁵ minibatches never fires for the 60-epoch FER2013 classifier",
+          "on the same 327 images: shown as its own row); the LR halving every 2×10⁵ minibatches never fires for the 60-epoch FER2013 classifier",
     "p2": "no ImageNet weights offline: the frozen ResNet50 is random (not the paper's model) unless resnet_weights=PATH; "
           "the committed cpu run has one seed",
     "p3": "the paper states neither the CNN's nor ResNet18's epochs (30 / 60 are a reading); full profile run with "
           "1 of 3 seeds",
-    "p4": "the paper's lr 0.03 collapses the network in a short probe; the cpu runs use lr 0.001; CK+ split by "
-          "subject (the paper: random 80/20); 3 runs where the paper has 15; FERG absent",
+    "p4": "the paper's lr 0.03 collapses the network in a short probe; the main runs use an lr chosen on validation "
+          "from 3e-4 / 1e-3 / 3e-3 (1e-3 in the cpu run); CK+ split by subject, the paper's random split shown as its "
+          "own row; the cpu run has 3 seeds where the paper has 15 (the full plan has 15); FERG absent",
     "p5": "FERPlus majority labels (25,060 training faces where the paper lists FER2013's 28,709); RAF-DB absent; "
           "the committed cpu run has one seed",
 }
