@@ -128,6 +128,28 @@ def convergence_table(histories: dict[str, pd.DataFrame], target: float, column:
     return pd.DataFrame(rows).set_index("run")
 
 
+def paired_table(pairs: dict, target: float, window: int = DEFAULT_WINDOW, column: str = "val_acc",
+                 names: tuple = ("model", "seed")) -> pd.DataFrame:
+    """`convergence_table` of several compared pairs at ONE target: pairs = {(model, seed): {"BN": history,
+    "no BN": history}} -> one table indexed by (*names, "run"). Paper 2 §3 (BN's 31 %) compares each seed's run
+    with the change against the same seed's run without it."""
+    parts = [convergence_table(h, target, column, window).assign(**dict(zip(names, k))).reset_index()
+             for k, h in pairs.items()]
+    if not parts:
+        return pd.DataFrame(columns=[*names, "run", "epochs to target", "reached"]).set_index([*names, "run"])
+    return pd.concat(parts).set_index([*names, "run"])
+
+
+def paired_speedups(table: pd.DataFrame, with_: str = "BN", without: str = "no BN") -> pd.DataFrame:
+    """Per pair (the table's first index level, e.g. the seed; runs on the last level): `speedup_percent` and
+    `epoch_reduction_percent` of the run `with_` the change against the run `without` it — NaN where either side
+    never reached the target."""
+    ep = table["epochs to target"].unstack(-1)
+    return pd.DataFrame({"speed-up (%)": [speedup_percent(a, b) for a, b in zip(ep[with_], ep[without])],
+                         "epochs saved (%)": [epoch_reduction_percent(a, b) for a, b in zip(ep[with_], ep[without])]},
+                        index=ep.index)
+
+
 __all__ = ["DEFAULT_MARGIN", "DEFAULT_WINDOW", "majority_share", "absolute_target", "smooth", "final_value",
            "epochs_to_reach", "epochs_to_target", "epochs_to_fraction", "speedup_percent",
-           "epoch_reduction_percent", "convergence_table"]
+           "epoch_reduction_percent", "convergence_table", "paired_table", "paired_speedups"]

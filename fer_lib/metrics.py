@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+# scipy.stats and sklearn.metrics (~1 s to import) load inside the functions that use them: every notebook imports
+# this module (through fer_lib.results), not every notebook computes a CI or a confusion matrix.
 
 
 @dataclass
@@ -47,6 +48,7 @@ def accuracy(y_true, y_pred) -> float:
 
 def confusion(y_true, y_pred, classes, normalize: str | None = None) -> pd.DataFrame:
     """Rows = true class, columns = predicted. normalize="true" gives per-class recall on the diagonal."""
+    from sklearn.metrics import confusion_matrix
     cm = confusion_matrix(y_true, y_pred, labels=range(len(classes)), normalize=normalize)
     cm = np.nan_to_num(cm)  # a class absent from y_true normalises to 0/0
     return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
@@ -54,6 +56,7 @@ def confusion(y_true, y_pred, classes, normalize: str | None = None) -> pd.DataF
 
 def per_class_report(y_true, y_pred, classes) -> pd.DataFrame:
     """Precision, recall, F1 and support per class, plus macro and weighted averages."""
+    from sklearn.metrics import precision_recall_fscore_support
     labels = list(range(len(classes)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     df = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s}, index=pd.Index(classes, name="class"))
@@ -73,6 +76,7 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
     if n == 0:
         return {"mean": float("nan"), "std": float("nan"), "ci95": float("nan"), "n": 0}
     std = float(v.std(ddof=1)) if n > 1 else float("nan")
+    from scipy import stats
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) if n > 1 else float("nan")
     return {"mean": float(v.mean()), "std": std, "ci95": half, "n": n}
 

@@ -2,6 +2,7 @@
 
     python -m fer_lib.reproduce [--profile smoke|cpu|full] [--data-root DIR] [--only 01,03]
                                 [--device auto|cpu|cuda] [--force] [--timeout S] [-p NAME=VALUE ...] [--out DIR]
+                                [--jobs N]
 
 Where a run writes. Only the profile's canonical parameters (no -p) write the committed record,
 reports/<profile>/ and figures/<notebook>/*_<profile>.png. A run with -p is an experiment: it writes to --out
@@ -22,6 +23,7 @@ parameters), a --data-root that does not exist.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import hashlib
 import html
@@ -32,6 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -126,6 +129,32 @@ def export_html(executed: Path, out: Path | None = None) -> Path:
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     atomic_write_text(out, body)
     return out
+
+
+SAVE_EVERY_S = 10.0
+
+
+def _engine() -> str:
+    """papermill's nbclient engine, but saving the executing notebook at most every SAVE_EVERY_S seconds rather
+    than at the start and end of every cell (00_datasets: 78 writes of a 1.5 MB notebook, each validated: ~2 s).
+    A killed run still leaves its recent output in <name>.running.ipynb; a finished or failed notebook is
+    written in full, as before (papermill writes it after the engine returns)."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ThrottledSaves(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            save, last = nb_man.save, [-SAVE_EVERY_S]
+
+            def throttled(**kw):
+                if time.monotonic() - last[0] >= SAVE_EVERY_S:
+                    last[0] = time.monotonic()
+                    save(**kw)
+            nb_man.save = throttled
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("fer_lib", ThrottledSaves)
+    return "fer_lib"
 
 
 def load_state(state_file: Path) -> dict:
@@ -282,7 +311,10 @@ def _error_line(e: Exception) -> str:
 
 def run(profile: str = "smoke", data_root: str | None = None, only: list[str] | None = None,
         device: str = "auto", force: bool = False, timeout: int | None = None, root: Path | None = None,
-        extra: dict | None = None, out: str | Path | None = None) -> int:
+        extra: dict | None = None, out: str | Path | None = None, jobs: int = 1) -> int:
+    """Execute the notebooks (module docstring). jobs > 1 runs that many notebooks side by side (the summary
+    last, alone): on 2 cores, one notebook's single-threaded stretches (kernel start, imports, plots, tables,
+    the HTML export) overlap another's; results are the same, timings measured inside a notebook are not."""
     import papermill as pm
 
     root = root or project_root()
@@ -290,6 +322,7 @@ def run(profile: str = "smoke", data_root: str | None = None, only: list[str] | 
     # papermill's parameter-cell parser warns on lines it cannot read (e.g. "# the paper's"); the names are
     # checked here with Python's own parser instead, so its warnings are only noise
     logging.getLogger("papermill.translators").setLevel(logging.ERROR)
+    engine = _engine()
     todo = notebooks(root, only)
     check_data_root(profile, data_root)
     check_params(todo, extra)
@@ -312,56 +345,79 @@ def run(profile: str = "smoke", data_root: str | None = None, only: list[str] | 
                # torch's OpenMP threads spin while waiting: on a 2-core machine with anything else running that
                # made a smoke training 3x slower (28 s vs 9.3 s an epoch); sleeping threads lose nothing here
                OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-    with environment(**env):
-        for i, nb in enumerate(todo, 1):
-            name = nb.stem
-            nb_params = dict(params)
-            if not record and "update_readme" in notebook_parameters(nb) and "update_readme" not in extra:
-                nb_params["update_readme"] = False  # an off-record run never rewrites the README's results
-            key = source_key(nb, nb_params, root)
+    lock = threading.Lock()  # state, runs.json and the printed lines, when notebooks run side by side
+
+    def one(i: int, nb: Path) -> None:
+        name = nb.stem
+        nb_params = dict(params)
+        if not record and "update_readme" in notebook_parameters(nb) and "update_readme" not in extra:
+            nb_params["update_readme"] = False  # an off-record run never rewrites the README's results
+        key = source_key(nb, nb_params, root)
+        with lock:
             prev = state.get(name, {})
             if not force and prev.get("status") == "ok" and prev.get("key") == key and (outdir / f"{name}.html").exists():
                 print(f"[{i}/{len(todo)}] {name}: unchanged since its last run — skipped (--force reruns it)")
-                continue
+                return
             print(f"[{i}/{len(todo)}] {name}: running (profile {profile}) ...", flush=True)
             last_ok = {k: prev[k] for k in ("finished", "seconds", "headline", "hardware", "params") if k in prev} \
                 if prev.get("status") == "ok" else prev.get("last_ok")
             entry = {"status": "running", "key": key, "hardware": hardware(), "params": nb_params,
                      "started": time.strftime("%Y-%m-%d %H:%M"), "last_ok": last_ok}
-            state[name] = entry
+            state[name] = dict(entry)  # a copy: `entry` changes below, outside the lock
             save_state(state_file, state)  # a kill from here on leaves "running", never a stale "ok"
-            running = outdir / f"{name}.running.ipynb"
-            t0, cpu0 = time.time(), _cpu_seconds()
-            try:
-                with rollback_on_failure(_owned_files(name, profile, outdir / "results", figures)):
-                    pm.execute_notebook(str(nb), str(running), parameters=nb_params, cwd=str(nb.parent),
-                                        kernel_name="python3", progress_bar=False, execution_timeout=timeout)
-                entry["slowest_cells"] = slowest_cells(running)  # read before the export slims the notebook
-                html_tmp = export_html(running, outdir / f"{name}.running.html")
-                os.replace(running, outdir / f"{name}.ipynb")
-                os.replace(html_tmp, outdir / f"{name}.html")
-                for stale in (outdir / f"{name}.failed.ipynb", outdir / f"{name}.failed.html"):
-                    stale.unlink(missing_ok=True)
-                entry.update(status="ok", html=True, last_ok=None)
-            except Exception as e:  # a failing notebook must not stop the others
-                entry.update(status="failed", error=_error_line(e), html=(outdir / f"{name}.html").exists())
+        running = outdir / f"{name}.running.ipynb"
+        t0, cpu0 = time.time(), _cpu_seconds()
+        try:
+            with rollback_on_failure(_owned_files(name, profile, outdir / "results", figures)):
+                # the kernel starts in notebooks/ (nbclient's resources path), without papermill's cwd=, which
+                # changes the directory of the whole runner: not safe with notebooks running side by side
+                pm.execute_notebook(str(nb), str(running), parameters=nb_params, kernel_name="python3",
+                                    progress_bar=False, execution_timeout=timeout, engine_name=engine,
+                                    resources={"metadata": {"path": str(nb.parent)}})
+            entry["slowest_cells"] = slowest_cells(running)  # read before the export slims the notebook
+            html_tmp = export_html(running, outdir / f"{name}.running.html")
+            os.replace(running, outdir / f"{name}.ipynb")
+            os.replace(html_tmp, outdir / f"{name}.html")
+            for stale in (outdir / f"{name}.failed.ipynb", outdir / f"{name}.failed.html"):
+                stale.unlink(missing_ok=True)
+            entry.update(status="ok", html=True, last_ok=None)
+        except Exception as e:  # a failing notebook must not stop the others
+            entry.update(status="failed", error=_error_line(e), html=(outdir / f"{name}.html").exists())
+            with lock:
                 failed.append(name)
-                if running.exists():  # keep the partial run beside the last good report
-                    os.replace(running, outdir / f"{name}.failed.ipynb")
-                    try:
-                        export_html(outdir / f"{name}.failed.ipynb", outdir / f"{name}.failed.html")
-                        entry["failed_html"] = True
-                    except Exception as e2:
-                        entry["error"] += f" (HTML export of the failed run failed: {e2})"
-                (outdir / f"{name}.running.html").unlink(missing_ok=True)
-            entry["seconds"] = time.time() - t0
-            entry["cpu_seconds"] = _cpu_seconds() - cpu0  # runner + kernel: a figure that load barely moves
-            entry["finished"] = time.strftime("%Y-%m-%d %H:%M")
-            if entry["status"] == "ok":
-                entry["headline"] = headline(outdir / "results" / f"{name}.json")
-                entry.pop("last_ok", None)
+            if running.exists():  # keep the partial run beside the last good report
+                os.replace(running, outdir / f"{name}.failed.ipynb")
+                try:
+                    export_html(outdir / f"{name}.failed.ipynb", outdir / f"{name}.failed.html")
+                    entry["failed_html"] = True
+                except Exception as e2:
+                    entry["error"] += f" (HTML export of the failed run failed: {e2})"
+            (outdir / f"{name}.running.html").unlink(missing_ok=True)
+        entry["seconds"] = time.time() - t0
+        # runner + kernel: a figure that load barely moves (with --jobs > 1 it also counts the neighbour's kernel)
+        entry["cpu_seconds"] = _cpu_seconds() - cpu0
+        entry["finished"] = time.strftime("%Y-%m-%d %H:%M")
+        if entry["status"] == "ok":
+            entry["headline"] = headline(outdir / "results" / f"{name}.json")
+            entry.pop("last_ok", None)
+        with lock:
+            state[name] = entry
             save_state(state_file, state)
-            print(f"    {entry['status']} in {entry['seconds']:.0f} s ({entry['cpu_seconds']:.0f} CPU s)" + (f" — {entry['error']}" if entry["status"] != "ok" else ""))
+            print(f"    {name}: {entry['status']} in {entry['seconds']:.0f} s ({entry['cpu_seconds']:.0f} CPU s)" + (f" — {entry['error']}" if entry["status"] != "ok" else ""), flush=True)
+
+    with environment(**env):
+        # The summary notebook reads every other notebook's results: it runs last, alone.
+        first = [(i, nb) for i, nb in enumerate(todo, 1) if not nb.stem.endswith("_summary")]
+        last = [(i, nb) for i, nb in enumerate(todo, 1) if nb.stem.endswith("_summary")]
+        if jobs > 1 and len(first) > 1:
+            with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+                for f in [pool.submit(one, i, nb) for i, nb in first]:
+                    f.result()
+        else:
+            for i, nb in first:
+                one(i, nb)
+        for i, nb in last:
+            one(i, nb)
     note = "" if record else f"Off-record run with parameters {extra}." if extra else "Off-record run."
     index = write_index(outdir, profile, state, note)
     print(f"index: {index}")
@@ -385,9 +441,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="write reports, results and figures here (default: reports/<profile>/ for the canonical "
                          "parameters, experiments/<profile>-<params>/ for a run with -p)")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="notebooks run side by side (default 1). `make all` uses 2 for the smoke profile: results "
+                         "are the same, but timings measured inside a notebook then share the machine")
     a = ap.parse_args(argv)
+    if a.jobs < 1:
+        raise SystemExit(f"--jobs {a.jobs}: give 1 or more")
     only = [s.strip() for s in a.only.split(",")] if a.only else None
-    return run(a.profile, a.data_root, only, a.device, a.force, a.timeout, extra=parse_params(a.param), out=a.out)
+    return run(a.profile, a.data_root, only, a.device, a.force, a.timeout, extra=parse_params(a.param), out=a.out,
+               jobs=a.jobs)
 
 
 def parse_params(items: list[str]) -> dict:

@@ -73,3 +73,20 @@ def test_a_stuck_run_never_converges():
     assert t.loc["BN", "reached"] and not t.loc["no BN", "reached"]
     assert t.loc["BN", "epochs to target"] == 5 and math.isnan(t.loc["no BN", "epochs to target"])
     assert (t["target"] == target).all() and t.loc["no BN", "epochs run"] == 6
+
+
+def test_paired_table_and_speedups_nan_for_a_stuck_side():
+    """Paper 2's BN comparison per seed: a pair whose no-BN run is stuck gives NaN, never a speed-up."""
+    learning = pd.DataFrame({"val_acc": [0.30, 0.45, 0.50, 0.55, 0.60, 0.62]})
+    slower = pd.DataFrame({"val_acc": [0.25, 0.30, 0.40, 0.48, 0.55, 0.60]})
+    stuck = pd.DataFrame({"val_acc": [0.25] * 6})
+    target = C.absolute_target(0.25, 0.20)
+    t = C.paired_table({("Vanilla", 0): {"BN": learning, "no BN": slower},
+                        ("Vanilla", 1): {"BN": learning, "no BN": stuck}}, target, window=3)
+    assert list(t.index.names) == ["model", "seed", "run"] and len(t) == 4
+    sp = C.paired_speedups(t.loc["Vanilla"])
+    e_bn, e_no = C.epochs_to_target(learning.val_acc, target), C.epochs_to_target(slower.val_acc, target)
+    assert sp.loc[0, "speed-up (%)"] == pytest.approx(C.speedup_percent(e_bn, e_no))
+    assert sp.loc[0, "epochs saved (%)"] == pytest.approx(C.epoch_reduction_percent(e_bn, e_no))
+    assert math.isnan(sp.loc[1, "speed-up (%)"]) and math.isnan(sp.loc[1, "epochs saved (%)"])
+    assert C.paired_table({}, target).empty

@@ -1,7 +1,10 @@
 """Paper 2's run plan (fer_lib.papers.p2_transfer): the full plan holds Table 1's recipe, ≥ 3 seeds for every arm
-and ablation, and runs the ResNet50 arms only when ImageNet weights load (a user file or the torch hub cache)."""
+and ablation, and runs the ResNet50 arms only when ImageNet weights load (a user file or the torch hub cache); the
+cpu plan resolves on the real data within its budget; assembling the smoke plan twice trains once."""
 import types
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -100,3 +103,94 @@ def test_readings_are_named():
     assert P.sources("cpu")["epochs"] == "budget (cpu profile)"
     with pytest.raises(ValueError, match="unknown parameter"):
         P.plan("full", learning_rate=1)
+
+
+# ---------------------------------------------------------------------------------------------- notebook 02's plan
+def test_full_plan_names_paper_settings_and_readings_and_every_arm_has_three_seeds(no_hub_weights):
+    s, src = P.settings("full"), P.sources("full")
+    for k, want in (("lr", 1e-4), ("epochs", 60), ("batch_size", 32), ("betas", [0.9, 0.999])):
+        assert s[k] == want and src[k].startswith("paper"), k
+    assert src["optimizer"].startswith("paper") and src["class_weights"].startswith("paper")
+    for k in ("augment", "select", "resnet_norm", "split_seed", "seeds", "convergence_margin", "convergence_window"):
+        assert src[k].startswith("reading"), k
+    assert "issue 19" in src["ablation_seeds"] and len(s["ablation_seeds"]) >= 3 and len(s["seeds"]) >= 3
+    specs = P.plan("full")
+    assert all(len({t.seed for t in specs if t.arm == a}) >= 3 for a in {t.arm for t in specs})
+    assert all(t.cap == {} and t.config["max_batches"] is None for t in specs)   # no cut in the full profile
+
+
+def test_caps_name_only_the_splits_of_their_own_scheme():
+    """The bug behind 22 invalid cpu runs: one cap for both split schemes named splits the other scheme lacks."""
+    for profile in ("smoke", "cpu"):
+        for t in P.plan(profile):
+            splits = {"train", "test"} if t.split.get("kind") == "random" else set(P.SPLITS[t.dataset])
+            assert set(t.cap) - {"seed"} <= splits, (t.arm, t.cap)
+            assert t.val and t.evaluate and set(t.val) <= splits
+    cpu = P.plan("cpu")
+    rand = next(t for t in cpu if "random split" in t.arm)
+    off = next(t for t in cpu if "official split" in t.arm)
+    assert rand.cap == {"test": 1000, "seed": 1} and rand.val == ("test",) and rand.evaluate[0]["split"] == "test"
+    assert off.cap == {"PublicTest": 1000, "seed": 1} and off.evaluate[0]["split"] == "PrivateTest"   # whole
+    # every Table 2 run carries its own duplicate audit; the ablations need none
+    assert all(({"name": "p2.leak", "kw": {}} in t.hooks) == t.arm.startswith("Table 2") for t in cpu)
+
+
+def test_leak_hook_indexes_the_records_test_predictions():
+    """The dedup mask is over exactly the images of the record's test view, in their order."""
+    from fer_lib.data.synthetic import make_synthetic
+    ds = make_synthetic({"train": 40, "test": 20}, seed=0)
+    train, test = np.flatnonzero(ds.split == "train"), np.flatnonzero(ds.split == "test")
+    ds.images[test[3]] = ds.images[train[5]]   # a byte-identical copy in train
+    ds.images[test[7]] = ds.images[train[0]]
+    evaluated = test[[1, 3, 4, 7, 9]]          # a capped subset, as RunData.index holds it (sorted rows)
+    ctx = types.SimpleNamespace(spec=types.SimpleNamespace(evaluate=({"name": "test", "split": "test"},)))
+    m = P.leak(ctx)(None, types.SimpleNamespace(dataset=ds, index={"train": train, "eval:test": evaluated}))
+    assert m == {"n": 5, "n_leaked": 2, "leaked": [1, 3]}
+    assert P.dedup_mask({"metrics": {"p2.leak": m}}).tolist() == [True, False, True, False, True]
+
+
+def test_cpu_plan_resolves_without_invalid_specs_and_fits_its_budget():
+    from fer_lib.data import data_root
+    from fer_lib.runs.costs import estimate_seconds
+    from fer_lib.runs.plans import resolve
+    root = data_root()
+    if root is None or not (root / "fer2013").exists() and not any(root.glob("**/fer2013.csv")):
+        pytest.skip("FER2013 not found (FER_DATA_ROOT or ../shared/data)")
+    planned = resolve(P.plan("cpu"), root)
+    assert not [p.error for p in planned if p.invalid or p.key is None]
+    assert len(planned) == 22 and len({p.key for p in planned}) == 22
+    minutes = sum(estimate_seconds(p.spec, p.facts, "cpu") for p in planned) / 60
+    assert minutes <= 40, f"cpu plan estimated at {minutes:.0f} CPU min"
+    rand = next(p for p in planned if "random split" in p.spec.arm)
+    assert rand.facts["n_val"] == rand.facts["n_eval"] == 1000 and rand.facts["n_train"] == 28710
+
+
+def test_smoke_plan_assembled_twice_gives_the_same_numbers_and_trains_once(tmp_path, monkeypatch):
+    """A slice of the smoke plan (every kind of run: CNN random/official split with the leak audit, a no-BN
+    ablation, the ResNet50 transfer model) through `assemble` into a temporary store, twice."""
+    from fer_lib.runs import assemble
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path))
+    keep = {P.arm("Vanilla CNN", "random"), P.arm("Vanilla CNN", "official"), P.bn_arm("Vanilla CNN"),
+            P.arm(P.RESNET, "random")}
+    plan = [t for t in P.plan("smoke") if t.arm in keep]
+    s = P.settings("smoke")
+    got = []
+    for _ in range(2):
+        log = []
+        runs = assemble(None, plan, log=log.append)
+        assert runs.complete
+        got.append((log, P.table2_claims(runs, s, "smoke", "synthetic", {}),
+                    P.convergence(runs, s)[0], runs.table()["key"].tolist()))
+    assert sum(m.startswith("training") for m in got[0][0]) == len(plan)
+    assert not any(m.startswith("training") for m in got[1][0])          # the second time: all from the store
+    assert got[0][1] == got[1][1] and got[0][3] == got[1][3]
+    pd.testing.assert_frame_equal(got[0][2], got[1][2])   # the convergence table (NaN = never reached)
+    for row in got[1][1]:
+        if (row["row"], row["column"].startswith("PrivateTest")) in (("Residual block + CNN", False),
+                                                                     ("Residual block + CNN", True),
+                                                                     (P.RESNET, True)):
+            assert row["values"] == []   # arms outside the slice: nothing stored, nothing invented
+            continue
+        assert row["values"] and all(0 <= v <= 1 for v in row["values"]), row
+    rec = next(r for r in runs.records if r["spec"]["arm"] == P.arm("Vanilla CNN", "random"))
+    assert len(P.dedup_mask(rec)) == len(P.test_predictions(rec).y_true) == 48   # smoke's val_n cap

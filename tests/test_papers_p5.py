@@ -46,17 +46,26 @@ def test_da_is_two_domains_in_the_papers_column_and_five_only_as_an_extension():
     assert "DA (5 domains)" not in _arms(P.plan("full", da_extension=False))
 
 
-def test_rabn_is_scored_with_the_router_and_with_the_oracle():
-    rabn = next(s for s in P.plan("full") if s.arm == "RA-BN" and s.seed == 1)
-    grid = next(h for h in rabn.hooks if h["name"] == "p5.rabn_grid")
-    assert grid["kw"]["router"] == "rrn_s1" and rabn.needs == ("rrn_s1",)
-    rrn = next(s for s in P.plan("full") if s.arm == "RRN" and s.seed == 1)
-    assert rrn.name == "rrn_s1" and "weights" in rrn.keep
+def test_no_run_needs_weights_and_records_carry_what_the_analyses_assemble():
+    """Rendering from a complete store needs no weights: nothing is kept but predictions, and each record
+    carries the grid its analysis reads (RA-BN: every branch at every factor; the RRN: its routing at ×12-×16)."""
+    specs = [s for s in P.plan("full") if s.seed == 1]
+    assert all(not s.needs and "weights" not in s.keep for s in specs)
+    by = {s.arm: s for s in specs}
+    hooks = lambda s: {h["name"]: h["kw"] for h in s.hooks}
+    assert hooks(by["RA-BN"])["p5.rabn_grid"]["factors"] == list(FACTORS)
+    assert hooks(by["RRN"])["p5.grid"]["grid"] == [["PrivateTest", [12, 14, 16], "pred"]]
+    assert [v["batch_fn"]["kw"]["target_index"] for v in by["RRN"].evaluate] == list(range(len(FACTORS)))
+    x1 = hooks(by["Table 3 · x1"])
+    assert x1["p5.fig2"]["factors"][:16] == list(range(1, 17)) and x1["p5.fig2"]["n_images"] == 1000
+    assert x1["p5.grid"]["grid"] == [["val", list(FACTORS), "accuracy"], ["PrivateTest", [12, 14, 16], "both"]]
+    assert "p5.fig2" not in hooks(by["Table 3 · x2"])
+    assert len(by["Table 3 · x1&x2"].evaluate) == 8                       # joint rows: all Table 3 columns
 
 
 def test_readings_are_named_and_switchable():
     src = P.sources("full")
-    for k in ("net_size", "pretrained", "ferplus_mode", "select", "seeds"):
+    for k in ("net_size", "pretrained", "ferplus_mode", "select", "seeds", "fig2_normalise", "da_class_on"):
         assert src[k].startswith("reading"), k
     assert src["lr"].startswith("paper") and src["epochs"].startswith("reading")   # "80 iterations" -> epochs
     assert "28,389" in src["ferplus_mode"] and "28,709" in src["ferplus_mode"]
@@ -67,63 +76,193 @@ def test_readings_are_named_and_switchable():
     with pytest.raises(ValueError, match="unknown parameter"):
         P.plan("full", learning_rate=1)
     with pytest.raises(ValueError, match="not planned"):
-        P.plan("full", dataset="rafdb")
+        P.plan("full", dataset="affectnet")
 
 
-def test_records_stay_small_enough(monkeypatch):
-    """Only the five FER blocks keep probabilities (the Mean/Max fusion), on the five factors only."""
+def test_records_stay_small_enough():
+    """Only the five FER blocks keep probabilities (the Mean/Max fusion), on the five factors only; a block's
+    record at the full profile's size (FERPlus majority PrivateTest: 3,153 images, 80 epochs) stays ~200 KB."""
+    import numpy as np
+
+    from fer_lib.runs.store import dumps_record, encode_labels, encode_probs
     for s in P.plan("full"):
         if "probs" in s.keep:
             assert s.tags["role"] == "FER block" and len(s.evaluate) == len(FACTORS)
+    n, rng = 3153, np.random.default_rng(0)
+    lab = lambda k: encode_labels(rng.integers(0, k, n))
+    p = rng.dirichlet(np.ones(8), n)
+    block = {"spec": P.plan("full")[0].to_dict(), "labels": {"PrivateTest": lab(8)},
+             "predictions": {f"PrivateTest x{k}": {"split": "PrivateTest", "pred": lab(8), "probs": encode_probs(p)}
+                             for k in FACTORS},
+             "metrics": {"p5.grid": {f"PrivateTest x{k} pred": lab(8) for k in (12, 14, 16)},
+                         "p5.fig2": {c: [1.2345678] * 20 for c in "abcde"}},
+             "history": {"columns": [f"c{i}" for i in range(10)], "rows": [[0.1234567] * 10] * 80}}
+    rabn = {"metrics": {"p5.rabn_grid": {f"BN x{b} x{k}": lab(8) for b in FACTORS for k in FACTORS}}}
+    assert len(dumps_record(block)) < 215_000 and len(dumps_record(rabn)) < 100_000
 
 
-def test_smoke_recipes_run_through_the_executor(tmp_path):
-    """RRN -> RA-BN (routed by the stored RRN) and the two-domain DA, one batch each, via fer_lib.runs.execute."""
-    from fer_lib.runs.execute import execute
-    from fer_lib.runs.plans import resolve
+# ----------------------------------------------------------------------------- record-based assembly vs live
+def _smoke_plan(**kw):
+    tiny = {"counts": {"train": 60, "val": 20, "test": 30}, "size": 32, "low_res_p": 0.0}
+    return P.plan("smoke", max_batches=2, rrn_max_batches=2, batch_size=20, data_kw=tiny, fig2_images=8, **kw)
+
+
+def test_record_routing_equals_the_live_composition(tmp_path):
+    """DRGFER (RRN and oracle) and RA-BN (RRN and oracle) assembled from stored predictions give, image by image,
+    what drg.DRGFER / resolution.Routed / AtIndex give when the trained networks are composed live."""
+    import numpy as np
+    import torch
+
+    from fer_lib import resolution as R
+    from fer_lib.models.drg import DRGFER, MRAFER
+    from fer_lib.models.registry import create_model
+    from fer_lib.runs import assemble
+    from fer_lib.runs.data import prepare
     from fer_lib.runs.store import Store
     store = Store.at(tmp_path, "smoke")
-    tiny = {"counts": {"train": 40, "val": 10, "test": 10}, "size": 32, "low_res_p": 0.0}
-    specs = [s for s in P.plan("smoke", max_batches=1, rrn_max_batches=1, batch_size=20, data_kw=tiny)
-             if s.arm in ("RRN", "RA-BN", "DA")]
-    recs = {}
-    for pl in resolve(specs):
-        recs[pl.spec.arm] = execute(pl.spec, None, "cpu", store, key=pl.key, needs_keys=pl.needs_keys)
-    assert set(recs["RA-BN"]["metrics"]["p5.rabn_grid"]) == {f"{h} x{k}" for h in ("oracle", "router") for k in FACTORS}
-    assert set(recs["RRN"]["metrics"]) == {f"test x{k}" for k in FACTORS}
-    assert set(recs["DA"]["metrics"]) == {f"test x{k}" for k in FACTORS}
+    specs = [s.replace(keep=tuple(s.keep) + ("weights",)) for s in _smoke_plan(da_extension=False)]
+    runs = assemble(None, specs, store=store, device="cpu")
+    recs = P.seed_records(runs)[0]
+
+    def net(arm):
+        s = next(x for x in specs if x.arm == arm)
+        m = create_model(s.model, **s.model_kw)
+        key = next(p.key for p in runs.planned if p.spec.arm == arm)
+        m.load_state_dict(torch.load(store.artefact_dir(key) / "weights.pt", weights_only=True))
+        return m.eval()
+    blocks = [net(f"Table 3 · x{k}") for k in FACTORS]
+    rrn, rabn = net("RRN"), net("RA-BN")
+    live = DRGFER(rrn, MRAFER(len(FACTORS), lambda k: blocks[k])).eval()
+    test = prepare(specs[0]).views["test"]
+    ev = dict(mean=0.5, std=0.5, batch_size=64)
+    g = R.predict_grid({"DRGFER": live, "RA-BN": R.Routed(rabn, rrn),
+                        "oracle": lambda k: R.Oracle(live, FACTORS.index(k)) if k in FACTORS else None,
+                        "RA-BN oracle": lambda k: R.AtIndex(rabn, FACTORS.index(k)) if k in FACTORS else None},
+                       test, R.TABLE3_FACTORS, **ev)
+    for k in R.TABLE3_FACTORS:
+        assert np.array_equal(P.drgfer(recs, k), g[("DRGFER", k)].y_pred), k
+        if k in FACTORS:
+            assert np.array_equal(P.drgfer(recs, k, "oracle"), g[("oracle", k)].y_pred), k
+            assert np.array_equal(P.rabn(recs, k), g[("RA-BN", k)].y_pred), k
+            assert np.array_equal(P.rabn(recs, k, "oracle"), g[("RA-BN oracle", k)].y_pred), k
+    t3, t2 = P.table3(recs)[0], P.table2(recs, da_extension=False)
+    assert t3.loc["DRGFER", "x12"] == g[("DRGFER", 12)].accuracy
+    assert t2.loc["x4", "RA-BN"] == g[("RA-BN", 4)].accuracy
+    # Mean / Max: the records' 8-bit probabilities fused (P.table2) vs the live drg.Ensemble of the trained blocks.
+    # A stored probability is the live one rounded to 1/255 (its argmax nudged by 1e-3: store.predictions), so a fused
+    # score moves by <= TOL and a fused prediction may flip only where the live top-2 margin is <= 2 TOL (a near-tie);
+    # everywhere else they agree exactly. These 2-step networks are near-uniform, so near-ties are common here
+    # (21 of 300 fused predictions differed in one run, all near-ties; only 17 of 300 had a margin > 2 TOL).
+    TOL = 0.5 / 255 + 1e-3 + 1e-6
+    from fer_lib.models.drg import Ensemble
+    from fer_lib.runs.store import predictions
+    live_fuse = R.predict_grid({"Mean": Ensemble(blocks, "mean"), "Max": Ensemble(blocks, "max")}, test, FACTORS, **ev)
+    live_blocks = R.predict_grid({b: blocks[i] for i, b in enumerate(FACTORS)}, test, FACTORS, **ev)
+    n_decisive = n_all = 0   # fused predictions with a margin > 2 TOL, all fused predictions
+    for k in FACTORS:
+        stored = [predictions(recs[f"Table 3 · x{b}"], f"test x{k}") for b in FACTORS]
+        for b, p in zip(FACTORS, stored):   # the record holds the live block's softmax to within its 8 bits
+            assert np.abs(p.probs - live_blocks[(b, k)].probs).max() <= TOL, (b, k)
+        for how in ("mean", "max"):
+            rec, live = R.fuse(stored, how), live_fuse[(how.title(), k)]
+            exact = R.fuse([live_blocks[(b, k)] for b in FACTORS], how)   # full-precision probabilities
+            assert np.array_equal(exact.y_pred, live.y_pred), (how, k)   # fuse == drg.Ensemble
+            top2 = np.sort(exact.probs, axis=1)[:, -2:]
+            decisive = top2[:, 1] - top2[:, 0] > 2 * TOL
+            assert np.array_equal(rec.y_pred[decisive], live.y_pred[decisive]), (how, k)
+            n_decisive, n_all = n_decisive + int(decisive.sum()), n_all + len(decisive)
+        assert t2.loc[f"x{k}", "Mean"] == R.fuse(stored, "mean").accuracy
+        assert t2.loc[f"x{k}", "Max"] == R.fuse(stored, "max").accuracy
+    assert n_decisive > 0, n_all   # the per-probability bound above is what carries the check on these tiny nets
+    rrn_live = R.rrn_predictions(rrn, test, FACTORS, **ev)
+    assert np.array_equal(P.rrn_predictions(recs).y_pred, rrn_live.y_pred)
+    fig2 = P.fig2_table(recs)
+    live2 = R.feature_distances(blocks[0], test, P.FIG2_FACTORS, n_images=8, seed=0)
+    assert np.allclose(fig2.to_numpy(), live2.to_numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_table2_from_records_routes_each_image_by_the_stored_rrn_decision():
-    """DRGFER from stored predictions: image i at factor k gets the prediction of the block the RRN chose for it."""
+def test_smoke_plan_assembled_twice_trains_nothing_the_second_time(tmp_path, monkeypatch):
+    """The smoke plan into a temporary store (FER_RUNS_DIR): the second assembly loads every run, trains none,
+    and gives identical tables."""
+    import fer_lib.runs.execute as X
+    from fer_lib.runs import assemble
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path))
+    specs = _smoke_plan()
+    first = assemble(None, specs, device="cpu")
+    assert first.complete and len(first.planned) == 13
+    monkeypatch.setattr(X, "execute", lambda *a, **k: pytest.fail("trained again"))
+    again = assemble(None, specs, device="cpu")
+    second = assemble(None, specs, train=False)
+    a, b, c = (P.seed_records(r)[0] for r in (first, again, second))
+    assert P.table2(a).equals(P.table2(b)) and P.table2(a).equals(P.table2(c))
+    assert P.table3(a)[0].equals(P.table3(c)[0]) and P.fig2_table(a).equals(P.fig2_table(c))
+    assert P.rrn_table(a).equals(P.rrn_table(c))
+
+
+def test_pending_runs_leave_their_seed_out(tmp_path):
+    from fer_lib.runs import assemble
+    from fer_lib.runs.store import Store
+    runs = assemble(None, _smoke_plan(), train=False, store=Store.at(tmp_path, "smoke"))
+    assert P.seed_records(runs) == {} and len(runs.pending_table()) == 13
+
+
+# ----------------------------------------------------------------------------- RAF-DB (generated fixture)
+def _rafdb(root, n_train=40, n_test=21):
+    """A RAF-DB basic set in its real layout (100x100 RGB aligned faces, list_patition_label.txt)."""
+    from fixtures_data import make_rafdb
+    rows = ([(f"train_{i:05d}.jpg", i % 7 + 1) for i in range(1, n_train + 1)]
+            + [(f"test_{i:04d}.jpg", i % 7 + 1) for i in range(1, n_test + 1)])
+    make_rafdb(root / "rafdb", rows)
+    return root
+
+
+def test_rafdb_plan_resolves_on_the_fixture(tmp_path):
+    """dataset="rafdb" (Tables 1 and 3): RAF-DB's train split cut 90/10 at random (seed 0) into train / val, its
+    test split as test, RGB networks (in_chans 3, 7 classes); the plan's keys resolve on the fixture. The FERPlus
+    plan is untouched (no split, no in_chans)."""
     import numpy as np
 
-    from fer_lib.runs.store import encode_labels, encode_probs
-    rng = np.random.default_rng(0)
-    n, classes, test = 12, [str(c) for c in range(3)], "test"
-    y = rng.integers(0, 3, n)
-    names = [f"x{k}" for k in FACTORS]
+    from fer_lib.data import load
+    from fer_lib.data.splits import random_split
+    from fer_lib.runs.data import prepare
+    from fer_lib.runs.plans import resolve
+    root = _rafdb(tmp_path)
+    specs = P.plan("cpu", dataset="rafdb")
+    by = {s.arm: s for s in specs}
+    assert len(specs) == 13 and all(s.dataset == "rafdb" and s.data_kw == {} for s in specs)
+    assert all(s.split == P.SPLIT_OF["rafdb"] and s.train == ("train",) and s.val == ("val",) for s in specs)
+    assert all(v["split"] == "test" for s in specs for v in s.evaluate)
+    assert all(s.model_kw["in_chans"] == 3 for s in specs)
+    assert by["Table 3 · x1"].model_kw["num_classes"] == 7 and by["DA"].model_kw["num_domains"] == 2
+    assert specs[0].cap == {"val": 600, "test": 1200, "seed": 1}       # the cpu caps, by role
+    assert P.settings("full", dataset="rafdb")["input_size"] == 100    # RAF-DB's aligned faces are 100 px
+    assert all(s.split == {} and "in_chans" not in s.model_kw for s in P.plan("cpu"))
+    planned = resolve(specs, root)
+    keys = [p.key for p in planned]
+    assert None not in keys and len(set(keys)) == len(specs)
+    data = prepare(specs[0], root)
+    assert data.train.images.shape[1:] == (100, 100, 3) and len(data.views["test"]) == 21
+    ds = load("rafdb", root)   # the pre-run-store notebook's split: random_split of the train split alone
+    old = random_split(ds.take("train"), (0.9, 0.1), ("train", "val"), seed=0)
+    assert np.array_equal(data.val.images, old.take("val").images) and len(data.val) == 4
+    assert np.array_equal(data.train.images, old.take("train").images)
+    assert P.results_name("rafdb") == "05_wang_drgfer_rafdb" and P.results_name("ferplus") == "05_wang_drgfer"
 
-    def rec(arm, preds=None, metrics=None, probs=None):
-        views = {f"{test} {v}": {"split": test, "pred": encode_labels(p),
-                                 **({"probs": encode_probs(probs[v])} if probs else {})}
-                 for v, p in (preds or {}).items()}
-        return {"key": arm, "spec": {"arm": arm, "seed": 0, "notebook": "05", "evaluate": [{"split": test}]},
-                "classes": classes, "labels": {test: encode_labels(y)}, "predictions": views,
-                "metrics": metrics or {}}
 
-    block_pred = {b: {v: rng.integers(0, 3, n) for v in names} for b in names}
-    block_probs = {b: {v: np.eye(3)[block_pred[b][v]] for v in names} for b in names}
-    route = {v: rng.integers(0, len(FACTORS), n) for v in names}
-    records = [rec(f"Table 3 · {b}", block_pred[b], probs=block_probs[b]) for b in names]
-    records.append(rec("RRN", route))
-    records.append(rec("Table 3 · x1&x2&x4&x6&x8", metrics={f"{test} {v}": {"accuracy": 0.5} for v in names}))
-    records.append(rec("DA", metrics={f"{test} {v}": {"accuracy": 0.25} for v in names}))
-    records.append(rec("RA-BN", metrics={"p5.rabn_grid": {f"{h} {v}": 0.3 for h in ("oracle", "router") for v in names}}))
-    t = P.table2_from_records(records, seed=0)
-    for i, v in enumerate(names):
-        chosen = np.array([block_pred[names[g]][v][j] for j, g in enumerate(route[v])])
-        assert t.loc[v, "DRGFER"] == pytest.approx((chosen == y).mean())
-        assert t.loc[v, "DRGFER (oracle router)"] == pytest.approx((block_pred[v][v] == y).mean())
-    assert list(t.columns[:6]) == ["Mean", "Max", "RA-BN", "DA", "MSTrain", "DRGFER"]
-    assert t.loc["Mean", "MSTrain"] == 0.5 and t.loc["x4", "RA-BN"] == 0.3
+def test_rafdb_tiny_plan_assembles_on_the_fixture(tmp_path, monkeypatch):
+    """A 1-epoch, 1-batch RAF-DB plan trains on the fixture through a temporary store, and Tables 1 and 3 assemble
+    from its records (RGB in, every paper column measured)."""
+    import numpy as np
+
+    from fer_lib.runs import assemble
+    root = _rafdb(tmp_path / "data")
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "runs"))
+    specs = P.plan("smoke", dataset="rafdb", max_batches=1, rrn_max_batches=1, batch_size=10, fig2_images=4)
+    runs = assemble(None, specs, device="cpu", data_root=root)
+    assert runs.complete
+    recs = P.seed_records(runs)[0]
+    assert len(P.true_labels(recs)) == 21
+    t2, t3 = P.table2(recs), P.table3(recs)[0]
+    assert np.isfinite(t2[P.PAPER_COLUMNS].to_numpy()).all() and t2.shape[0] == 6
+    assert np.isfinite(t3.loc[P.T3_ROWS + ["DRGFER"]].to_numpy()).all()
+    assert P.fig2_table(recs).shape[0] == len(P.FIG2_FACTORS)

@@ -54,3 +54,16 @@ def test_compact_png_never_grows_and_keeps_size():
     im.save(buf, "PNG")
     out = plots.compact_png(buf.getvalue())
     assert len(out) <= len(buf.getvalue()) and Image.open(io.BytesIO(out)).size == (64, 64)
+
+
+def test_image_grid_is_one_mosaic_with_titles():
+    imgs = np.stack([np.full((10, 8), 40 * i, np.uint8) for i in range(5)])
+    fig = plots.image_grid(imgs, titles=["a", "", "c", "", ""], ncols=3, suptitle="s")
+    (ax,) = fig.axes
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape[1] == 3 * (8 + 1) and mosaic.shape[0] > 2 * 10       # 2 rows, 3 columns, white gaps
+    assert [t.get_text() for t in ax.texts] == ["a", "c"]
+    rgb = plots.image_grid(np.zeros((2, 6, 6, 3), np.uint8), ncols=2)
+    assert rgb.axes[0].images[0].get_array().shape[2] == 3
+    plt.close(fig)
+    plt.close(rgb)

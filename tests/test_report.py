@@ -62,3 +62,36 @@ def test_clean_text_paths(tmp_path):
     assert clean_text(f"{tmp_path}/reports/x.html", tmp_path) == "reports/x.html"
     assert clean_text("data from /root/data", None) == "data from $FER_DATA_ROOT"
     assert "/tmp/" not in clean_text("cache /tmp/abc/def.pt", None)
+
+
+def test_code_cells_render_as_pygments_did_without_its_spans(tmp_path):
+    # The report's plain-code filter must give what highlighting + span removal gave (the reports did not change
+    # when pygments was taken out of the export for speed).
+    import re
+
+    from nbconvert import HTMLExporter
+
+    from fer_lib.report import _render
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 03 · T"),
+                nbformat.v4.new_code_cell('\n\nx = "a<b>" & 1  # it\'s\n\tprint(x)  \n\n'), nbformat.v4.new_code_cell("")]
+    exporter = HTMLExporter(template_name="basic")
+    exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
+    old, _ = exporter.from_notebook_node(nb)
+    old = re.sub(r'(<div class="highlight[^"]*">)(.*?)(</div>)',
+                 lambda m: m.group(1) + re.sub(r"</?span[^>]*>", "", m.group(2)) + m.group(3), old, flags=re.S)
+    new = _render(nb, "t")
+    code = re.findall(r'<div class="highlight[^"]*">.*?</div>', new, flags=re.S)
+    assert code == re.findall(r'<div class="highlight[^"]*">.*?</div>', old, flags=re.S) and len(code) == 2
+
+
+def test_the_runner_imports_no_plotting_or_model_stack(tmp_path):
+    # The runner exports ten reports per `make all`: fer_lib.report must not pull pyplot/seaborn/scipy in, and
+    # a notebook importing one model module must not pay for the registry's torchvision (torch._dynamo).
+    import subprocess
+    import sys
+    code = ("import sys, fer_lib.report, fer_lib.plots, fer_lib.models.small; "
+            "heavy = [m for m in ('matplotlib.pyplot', 'seaborn', 'scipy.stats', 'torchvision', 'nbconvert') "
+            "if m in sys.modules]; print(heavy); assert not heavy")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -250,3 +250,17 @@ def test_notebook_start_refuses_a_missing_data_root_in_smoke(tmp_path):
     with pytest.raises(ValueError, match=r"parameter data_root='/nonexistent': no such folder \(the smoke profile"):
         notebook.start("01_x", "smoke", "/nonexistent")
     assert notebook.start("01_x", "smoke", str(tmp_path)).profile == "smoke"  # an existing folder is fine
+
+
+def test_jobs_run_notebooks_side_by_side_and_the_summary_last(project):
+    # --jobs 2 (what `make all` uses for smoke): every kernel still starts in notebooks/ (papermill's cwd= would
+    # move the whole runner), and the summary starts only when every other notebook has written its results.
+    check_cwd = "import os\nassert os.path.basename(os.getcwd()) == 'notebooks', os.getcwd()\n"
+    for name in ("01_a", "02_b"):
+        _nb(project / "notebooks" / f"{name}.ipynb", check_cwd + BODY)
+    _nb(project / "notebooks" / "07_summary.ipynb", check_cwd + (
+        "from fer_lib.paths import reports_dir\n"
+        "assert all((reports_dir(profile) / 'results' / f'{n}.json').exists() for n in ('01_a', '02_b'))\n"))
+    assert reproduce.run("smoke", root=project, jobs=2) == 0
+    assert {k: v["status"] for k, v in _state(project / "reports" / "smoke").items()} == \
+        {"01_a": "ok", "02_b": "ok", "07_summary": "ok"}

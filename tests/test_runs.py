@@ -231,3 +231,23 @@ def test_resolve_tells_absent_data_from_a_spec_its_data_contradict(tmp_path):
     bad, absent = resolve([s.replace(cap={"NoSuchSplit": 3}), s.replace(dataset="fer2013", data_kw={})], tmp_path)
     assert bad.key is None and bad.invalid and "NoSuchSplit" in bad.error
     assert absent.key is None and not absent.invalid and "not found" in absent.error
+
+
+def test_weights16_keeps_half_the_bytes_and_loads_into_a_float32_model(tmp_path):
+    import torch
+
+    from fer_lib.models import create_model
+    store = Store.at(tmp_path, "smoke")
+    src = next(s for s in tiny.plan("smoke") if s.name == "tiny_source")
+    full = execute(src, None, "cpu", store)
+    half = execute(src.replace(keep=("weights16",)), None, "cpu", store)
+    assert half["key"] != full["key"]                       # the stored precision is part of the run
+    assert half["artefacts"]["weights"]["dtype"] == "float16" and full["artefacts"]["weights"]["dtype"] == "float32"
+    a = torch.load(store.artefact_dir(full["key"]) / "weights.pt")
+    b = torch.load(store.artefact_dir(half["key"]) / "weights.pt")
+    assert all(v.dtype == torch.float16 for v in b.values() if v.is_floating_point())
+    assert all(v.dtype == a[k].dtype for k, v in b.items() if not v.is_floating_point())   # BN counters stay
+    m = create_model(src.model, **src.model_kw)
+    m.load_state_dict(b)                                     # cast back to the model's float32
+    assert next(m.parameters()).dtype == torch.float32
+    assert max((m.state_dict()[k] - a[k].float()).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-2

@@ -80,13 +80,13 @@ RECIPE = {
 BUDGETS = {
     "smoke": dict(seeds=[0], mnist_epochs=2, sr_blocks=1, sr_feats=8, sr_epochs=1, sr_max_batches=None,
                   sr_eval_max=None, classifier="small", epochs_ck=2, epochs_fer=1, max_batches=None, ck_folds=1,
-                  val_max=None, test_max=None, sr_cache=True),
+                  val_max=None, test_max=None, sr_cache=True, sr_weights="float32"),
     "cpu": dict(seeds=[0], mnist_epochs=20, sr_blocks=4, sr_feats=32, sr_epochs=3, sr_max_batches=250,
                 sr_eval_max=1000, classifier="resnet18", epochs_ck=10, epochs_fer=3, max_batches=250, ck_folds=2,
-                val_max=1000, test_max=None, sr_cache=False),
+                val_max=1000, test_max=None, sr_cache=False, sr_weights="float32"),
     "full": dict(seeds=[0, 1, 2], mnist_epochs=20, sr_blocks=16, sr_feats=128, sr_epochs=None, sr_max_batches=None,
                  sr_eval_max=None, classifier="resnet18", epochs_ck=100, epochs_fer=60, max_batches=None,
-                 ck_folds=10, val_max=None, test_max=None, sr_cache=True),
+                 ck_folds=10, val_max=None, test_max=None, sr_cache=True, sr_weights="float16"),
 }
 FULL_SOURCES = {
     "seeds": "reading: the paper reports single numbers; 3 seeds give the spread a verdict needs",
@@ -95,6 +95,8 @@ FULL_SOURCES = {
     "sr_max_batches": "reading: full passes (None)", "max_batches": "reading: full passes (None)",
     "sr_eval_max": "reading: every PrivateTest face", "val_max": "reading: all of PublicTest",
     "test_max": "reading: all of PrivateTest", "ck_folds": "reading: all 10 folds",
+    "sr_weights": "budget: the trained EDSR weights travel between GPU sessions as float16 (x2: 10.9 MB; float32 "
+                  "would be 21.9 MB, over the 16 MiB a file may have coming back from a device)",
 }
 # cpu keeps the live stage: its budget trains on 12,000 faces per arm, fewer than the 57,000 cached forwards.
 PARAMETERS = tuple(dict.fromkeys((*RECIPE, *BUDGETS["full"])))
@@ -294,7 +296,8 @@ def plan(profile: str, **overrides) -> list[RunSpec]:
             specs.append(RunSpec(NOTEBOOK, PAPER, f"EDSR x{scale} {loss.upper()}", "EDSR", fer_ds, config=sr_cfg,
                                  seed=seeds[0], data_kw=fer_kw, model_kw={"scale": scale, **sr_arch},
                                  cap=_cap(PublicTest=s["val_max"], PrivateTest=s["sr_eval_max"]), hooks=tuple(hooks),
-                                 needs=(lower,) if lower else (), name=edsr_name(scale, loss), keep=("weights",),
+                                 needs=(lower,) if lower else (), name=edsr_name(scale, loss),
+                                 keep=("weights16",) if s["sr_weights"] == "float16" else ("weights",),
                                  tags={"claim": claim}, **FER_SPLITS))
 
     # Table 2: the paper's four arms and the bicubic controls, on FER2013 and CK+.

@@ -108,7 +108,24 @@ def apply_split(ds: FaceDataset, split: dict) -> FaceDataset:
         return splits.group_kfold(ds, **kw)
     if kind == "random":
         return splits.random_split(ds, **kw)
-    raise ValueError(f"RunSpec.split: unknown kind {kind!r}; choose official, group_kfold or random")
+    if kind == "random_within":   # e.g. RAF-DB: its official train split cut 90/10 into train/val, test kept
+        return _random_within(ds, **kw)
+    raise ValueError(f"RunSpec.split: unknown kind {kind!r}; choose official, group_kfold, random or random_within")
+
+
+def _random_within(ds: FaceDataset, split: str, fractions=(0.9, 0.1), names=("train", "val"), seed: int = 0,
+                   stratify: bool = False) -> FaceDataset:
+    """`splits.random_split` applied to the rows of one named split only (the others keep their names): the
+    same rows as random_split(ds.take(split), ...) on that split alone."""
+    from ..data import splits
+    rows = np.flatnonzero(ds.split == split)
+    if not len(rows):
+        raise ValueError(f"RunSpec.split: {ds.name} has no split {split!r} to divide; splits are {ds.splits}")
+    part = splits.random_split(ds.subset(rows), fractions, names, seed=seed, stratify=stratify)
+    new = ds.split.copy()
+    new[rows] = part.split
+    return ds.with_split(new, note=f"{split} divided by random_split {tuple(fractions)} into {tuple(names)} "
+                                   f"seed={seed}")
 
 
 def _rows(ds: FaceDataset, names, cap: dict, what: str) -> np.ndarray:

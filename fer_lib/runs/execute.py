@@ -178,11 +178,19 @@ def execute(spec: RunSpec, data_root=None, device: str = "auto", store: Store | 
     eval_seconds = time.perf_counter() - t0
 
     artefacts = {}
-    if "weights" in spec.keep and store is not None:
+    if {"weights", "weights16"} & set(spec.keep) and store is not None:
         from ..io import atomic_torch_save
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        dtype = "float32"
+        if "weights16" in spec.keep:   # half the bytes; a consumer loads it cast back to its own dtype
+            dtype = "float16"
+            state = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()}
+            bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+            if bad:
+                raise ValueError(f"{spec.label}: weights {bad[:3]} overflow float16; keep=('weights',) instead")
         path = store.artefact_dir(key) / "weights.pt"
-        atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-        artefacts["weights"] = {"file": "weights.pt", "bytes": path.stat().st_size}
+        atomic_torch_save(state, path)
+        artefacts["weights"] = {"file": "weights.pt", "bytes": path.stat().st_size, "dtype": dtype}
 
     hist = result.history
     epochs_run = getattr(result, "epochs_run", None)

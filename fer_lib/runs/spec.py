@@ -11,7 +11,7 @@ DISPLAY_FIELDS = ("notebook", "paper", "arm", "name", "tags")
 # TrainConfig fields that do not change a run's result (the run's own seed and device are set by the runner).
 NON_RESULT_CONFIG = ("progress", "device", "eval_batch_size", "seed", "cuda_graph", "channels_last",
                      "cudnn_benchmark")  # the last three: TrainConfig.EXECUTION switches (how, not what)
-KEEP = ("weights", "probs")
+KEEP = ("weights", "weights16", "probs")   # weights16: floating tensors stored as float16
 
 
 def hook(name: str, **kw) -> dict:
@@ -72,8 +72,9 @@ class RunSpec:
     hooks: tuple = ()                 # registered hooks, each hook(name, **kw) (fer_lib.runs.hooks)
     needs: tuple = ()                 # names (RunSpec.name) of runs of the same plan whose artefacts it uses
     name: str = ""                    # unique within a plan; only needed when another run `needs` this one
-    keep: tuple = ()                  # "weights": keep the trained state_dict as an artefact; "probs": the
-    #   record keeps test probabilities (else class indices only)
+    keep: tuple = ()                  # "weights": keep the trained state_dict as an artefact ("weights16": its
+    #   floating tensors as float16, for artefacts that must travel: files back from a GPU session are <= 16 MiB);
+    #   "probs": the record keeps test probabilities (else class indices only)
     tags: dict = field(default_factory=dict)  # free labels for tables (claim, factor, ...); not in the key
 
     def __post_init__(self):
