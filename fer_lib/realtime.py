@@ -50,7 +50,7 @@ import torch
 import torch.nn as nn
 
 from .data.base import FER7
-from .io import atomic_path, atomic_torch_save
+from .core.io import atomic_path, atomic_torch_save
 from .testmedia import iou_matrix
 
 __all__ = ["RealtimeError", "CheckpointError", "MTCNNDetector", "HaarDetector", "make_detector", "make_kcf",
@@ -679,7 +679,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=float, default=30.0, help="output fps for image folders")
     a = ap.parse_args(argv)
     try:
-        from .train import resolve_device
+        from .core.train import resolve_device
         try:
             device = resolve_device(a.device)
         except ValueError as e:

@@ -12,7 +12,7 @@ from fer_lib.models.pipeline import ARMS, CONTROLS, VARIANTS
 from fer_lib.papers import p1_wu_finch as p1
 from fer_lib.runs.hooks import HookContext, build
 from fer_lib.runs.spec import RunSpec
-from fer_lib.superres import CachedStage, save_weights
+from fer_lib.papers.p1_superres import CachedStage, save_weights
 
 
 @pytest.fixture(scope="module")

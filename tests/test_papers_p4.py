@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fer_lib.claims import claim
+from fer_lib.study.claims import claim
 from fer_lib.data import splits
 from fer_lib.data.synthetic import make_synthetic
 from fer_lib.papers import p4_khan as P4

@@ -172,24 +172,24 @@ def edsr_name(scale: int, loss: str) -> str:
 # ------------------------------------------------------------------------------------------------ hooks
 @register("p1.lr_hr", "batch_fn")
 def _lr_hr(ctx: HookContext, scale: int):
-    from ..superres import lr_hr_batch
+    from .p1_superres import lr_hr_batch
     return lr_hr_batch(scale)
 
 
 @register("p1.lr_hr_val", "val_batch_fn")
 def _lr_hr_val(ctx: HookContext, scale: int):
-    from ..superres import lr_hr_batch
+    from .p1_superres import lr_hr_batch
     return lr_hr_batch(scale)
 
 
 @register("p1.sr_loss", "loss_fn")
 def _sr_loss(ctx: HookContext, kind: str = "l1"):
-    from ..superres import sr_loss
+    from .p1_superres import sr_loss
     return sr_loss(kind)
 
 
 def _load_edsr(ctx: HookContext, need: str, model):
-    from ..superres import load_weights
+    from .p1_superres import load_weights
     return load_weights(model, ctx.artefact(need, "weights"))
 
 
@@ -207,7 +207,7 @@ def _init_from_lower(ctx: HookContext, need: str, scale: int, **kw):
 @register("p1.psnr_ssim", "metrics")
 def _psnr_ssim(ctx: HookContext, split: str = "PrivateTest"):
     """Held-out PSNR/SSIM (fp32, `scale` border pixels shaved) of EDSR and of bicubic, per image."""
-    from ..superres import psnr_ssim, super_resolve
+    from .p1_superres import psnr_ssim, super_resolve
 
     def metrics(model, data):
         faces = data.views[split].images
@@ -229,7 +229,7 @@ def _sr_stage(ctx: HookContext, need: str | None = None, cache: bool = False, au
     """Load the needed EDSR run's weights into the pipeline's SR slot (bicubic arms: nothing to load); with
     `cache` (no STN in front, frozen stage), replace the stage by a `CachedStage` over every face of the run."""
     import torch
-    from ..superres import CachedStage
+    from .p1_superres import CachedStage
 
     def apply(model):
         if need is not None:
@@ -402,7 +402,7 @@ T1_COLUMNS = {"CK+ train": ("ours CK+ (whole set)", "CK+"), "CK+ test": ("ours C
 
 def table1(ck, fer) -> pd.DataFrame:
     """Table 1 (the paper's counts) beside ours: CK+ whole set, FER2013 Training / PublicTest / PrivateTest."""
-    from ..claims import claims_table
+    from ..study.claims import claims_table
     paper = claims_table(PAPER, "Table 1")
     ck_counts, fer_counts = ck.counts(), fer.counts()
 
@@ -417,8 +417,8 @@ def table1(ck, fer) -> pd.DataFrame:
 
 def table1_checks() -> pd.DataFrame:
     """The paper against itself (sums, totals, the text of §4.1) and against the official FER2013 release."""
-    from ..claims import claim, claims_table
-    from ..claims_audit import FER2013_OFFICIAL, p1_checks
+    from ..study.claims import claim, claims_table
+    from ..study.claims_audit import FER2013_OFFICIAL, p1_checks
     t1 = claims_table(PAPER, "Table 1")
     say = lambda col: claim(PAPER, "text §4.1", "FER2013", col)   # noqa: E731
     own = [{"check": c["check"], "the paper says": c["the paper says"], "computed": c["computed from the paper"],

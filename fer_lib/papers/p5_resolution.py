@@ -1,7 +1,7 @@
 """Paper 5 (Wang et al., "Dynamic Resolution Guidance for FER"): the engine hooks its methods need, and the
 evaluation of every method at every down-sampling factor.
 
-Training (hooks for `fer_lib.train.fit`, §3 and §5.1-5.2):
+Training (hooks for `fer_lib.core.train.fit`, §3 and §5.1-5.2):
 - `FixedFactor(k)`       batch_fn: every image degraded by ×k (a resolution-specific network, Table 3 rows ×k);
 - `RandomFactor(fs)`     batch_fn: each image degraded by its own factor drawn from `fs` (MSTrain, the joint rows
                          of Table 3); `target="factor"` makes the factor index the target (the RRN, eqs. 1-2);
@@ -9,7 +9,7 @@ Training (hooks for `fer_lib.train.fit`, §3 and §5.1-5.2):
 - `CyclicFactor(fs)`     val_batch_fn: image i of a batch degraded by fs[i % K] (deterministic, balanced);
 - `rabn_loss`, `DALoss`  loss_fns of the RA-BN and domain-adaptive (DANN) baselines;
 - `train_hooks(method, factors)` returns the batch_fn / val_batch_fn / loss_fn of a method by name.
-Degradation (fer_lib.degrade.degrade_image) is bicubic down by ×k and bicubic back up to the input size, then
+Degradation (fer_lib.core.degrade.degrade_image) is bicubic down by ×k and bicubic back up to the input size, then
 rounded to the 8-bit grid (a degraded face is an image: floats would give the router a cue no saved image has),
 then, when `out_size` is set, bicubic-resized to the network's input size and rounded again (paper 5 §5.2's
 "resizing to 224" read as a step after the degradation, never a loader resize). Every hook takes the batch's
@@ -32,9 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .degrade import degrade, degrade_image, degrade_per_sample
-from .metrics import Predictions
-from .models.drg import FACTORS
+from ..core.degrade import degrade, degrade_image, degrade_per_sample
+from ..core.metrics import Predictions
+from ..models.drg import FACTORS
 
 TABLE3_FACTORS = (1, 2, 4, 6, 8, 12, 14, 16)  # Table 3 also tests ×12, ×14, ×16 (never trained on)
 METHODS = ("single", "joint", "rrn", "rabn", "da")
@@ -313,10 +313,10 @@ def predict_grid(models: dict[str, nn.Module | Callable], data, factors: Sequenc
     """Predictions of every model on `data` degraded by each factor: {(name, factor): Predictions}.
 
     A model may be a function factor -> module (e.g. RA-BN with the true factor's BatchNorm) or -> None when it
-    does not apply at that factor (skipped). eval_kw go to fer_lib.train.evaluate (batch_size, mean, std, ...).
+    does not apply at that factor (skipped). eval_kw go to fer_lib.core.train.evaluate (batch_size, mean, std, ...).
     uint8: degraded test images rounded to 8 bits, as in training; out_size: resize after degradation.
     """
-    from .train import evaluate
+    from ..core.train import evaluate
     out = {}
     for name, spec in models.items():
         for k in factors:
@@ -356,7 +356,7 @@ def rrn_predictions(rrn: nn.Module, data, factors: Sequence[float] = FACTORS, *,
                     out_size: int | None = None, **eval_kw) -> Predictions:
     """The RRN on `data` degraded by each factor in turn; y_true = the factor index, classes "x1", "x2", …
     (accuracy and confusion over factors — paper 5 never reports them). uint8, out_size: as `predict_grid`."""
-    from .train import evaluate
+    from ..core.train import evaluate
     ps = [evaluate(rrn, data, batch_fn=_test_factor(k, eval_kw, uint8, out_size, target_index=i), **eval_kw)
           for i, k in enumerate(factors)]
     return Predictions(np.concatenate([p.y_true for p in ps]), np.concatenate([p.probs for p in ps]),
@@ -390,7 +390,7 @@ def feature_distances(model: nn.Module, data, factors: Sequence[float], n_images
     Features: `layer` of `model` (default the ResNet's pooled 512-d vector); `normalise` L2-normalises them.
     uint8, out_size: the image pipeline of training and test (8-bit rounding, resize after degradation).
     """
-    from .train import as_tensors, normalise as norm
+    from ..core.train import as_tensors, normalise as norm
     device = next(model.parameters()).device
     x_all, _ = as_tensors(data, device)
     pick = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed))[:n_images].to(device)
