@@ -1,18 +1,18 @@
-"""Paper 5 engine hooks (resolution.py): factor batch_fns, RA-BN / DA losses, evaluation at every factor."""
+"""Paper 5: factor batch_fns (core/degrade.py), RA-BN / DA losses, evaluation at every factor (papers/p5_resolution)."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
-from fer_lib.core.degrade import degrade
+from fer_lib.core.degrade import CyclicFactor, FixedFactor, RandomFactor, degrade
+from fer_lib.core.train import TrainConfig, evaluate, fit
 from fer_lib.models.drg import DRGFER, MRAFER, RABN, Ensemble, make_dann
 from fer_lib.papers.p5_resolution import (
-    DA_PAPER_FACTORS, AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed,
-    accuracy_table, best_by_val, crossing_factor, factor_name, feature_distances, fuse, predict_grid, rabn_loss,
-    resize_dataset, rrn_predictions, steps_per_epoch, train_hooks,
+    DA_PAPER_FACTORS, AtIndex, ClassHead, DALoss, Oracle, Routed, accuracy_table, best_by_val, crossing_factor,
+    factor_name, feature_distances, fuse, predict_grid, rabn_loss, resize_dataset, rrn_predictions,
+    steps_per_epoch, train_hooks,
 )
-from fer_lib.core.train import TrainConfig, evaluate, fit
 
 
 class Tiny(nn.Module):

@@ -190,7 +190,7 @@ def grid(ctx, grid, size=None, out_size=None):
     "<role> x<k> pred" (the predicted class indices as a digit string; "pred" or "both"): Table 3's ×12-×16
     columns, the RRN's routing there, and the validation grid that picks a block per factor (§5.4) — compact,
     so the record stays small and DRGFER is assembled from records without weights."""
-    from .p5_resolution import FixedFactor
+    from ..core.degrade import FixedFactor
     from ..runs.store import encode_labels
     from ..core.train import evaluate
 

@@ -33,7 +33,7 @@ import torch.nn as nn
 from ..core.metrics import Predictions
 from ..models.drg import FACTORS
 from ..models.registry import create_model
-from .p5_resolution import FixedFactor, RandomFactor
+from ..core.degrade import FixedFactor, RandomFactor
 from ..runs.hooks import register
 from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook, view
