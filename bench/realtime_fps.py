@@ -12,7 +12,7 @@ crop, classify — and end to end (their sum per frame: the pipeline only, no vi
     with KCF run on the frame shrunk to half size (fer_lib.realtime's track_scale),
   - Haar on every frame, and Haar detect 1 / track 5;
 with the detection recall and mean IoU against the clips' truth boxes beside the speed. The paper's numbers
-(0.22 ± 0.05 ms per face, 80 fps; hardware never stated) are printed beside, from fer_lib.study.claims.
+(0.22 ± 0.05 ms per face, 80 fps; hardware never stated) are printed beside, from fer_lib.claims.
 Goal of the study (issue 7): ≥ 30 fps end to end with MTCNN detect 1 / track 5 on a 2-core CPU.
 The classifier is untrained unless --checkpoint is given: its cost does not depend on its weights.
 Torch uses its default thread count unless --threads (printed); each configuration runs --repeats passes and the
