@@ -43,7 +43,7 @@ def test_full_plan_holds_the_papers_recipe(full):
     assert [s.name for s in edsr] == ["edsr_x2_l1", "edsr_x4_l1", "edsr_x2_l2", "edsr_x4_l2"]
     for s in edsr:    # paper §3.2: B = 16, F = 128; fp32; EDSR's 3e5 minibatches (a reading)
         assert s.model_kw["n_resblocks"] == 16 and s.model_kw["n_feats"] == 128 and s.config["amp"] is False
-        assert s.config["epochs"] * 1795 >= 300_000 and "weights" in s.keep
+        assert s.config["epochs"] * 1795 >= 300_000 and s.keep == ("weights16",)   # float16: <= 16 MiB a file
     assert _arm(full, "EDSR x4 L1")[0].needs == ("edsr_x2_l1",)
     assert _arm(full, "EDSR x4 L2")[0].needs == ("edsr_x2_l2",)
 
@@ -55,6 +55,7 @@ def test_sources_name_paper_and_readings():
     for k in ("lr_gamma", "epochs_fer", "epochs_ck", "classifier", "sr_minibatches", "sr_res_scale", "seeds",
               "ck_k", "augment", "mnist_lr", "controls", "sr_cache"):
         assert src[k].startswith("reading"), k
+    assert src.pop("sr_weights").startswith("budget")   # how the EDSR weights travel, not part of the recipe
     assert all(s.startswith(("paper", "reading")) for s in src.values())
     assert p1.settings("cpu")["epochs_fer"]["source"] == "budget (cpu profile)"
     over = p1.settings("full", epochs_fer=5)["epochs_fer"]
