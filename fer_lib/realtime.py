@@ -1,13 +1,27 @@
 """Paper 3 (Zhao), §III.A, §IV.D, §V: the real-time pipeline — frames → faces → 48×48 grey crops → classifier.
 
-    python -m fer_lib.realtime INPUT [-o OUTPUT.mp4] [--detector mtcnn|haar] [--track-every 5]
-                               [--checkpoint PATH] [--device auto|cpu|cuda] [--csv PATH] [--max-frames N]
-                               [--min-face 40] [--margin 0] [--track-scale 1] [--no-verify]
-                               [--dtype float32|bfloat16] [--fps 30]
+    python -m fer_lib.realtime --camera 0 --show --checkpoint PATH      # a webcam, labelled faces + live fps
+    python -m fer_lib.realtime INPUT [-o OUTPUT.mp4] [--show] [--csv PATH] [--checkpoint PATH] [--max-frames N]
+                               [--detector mtcnn|haar] [--track-every 5] [--engine ort-int8] [--threads 1]
+                               [--track-scale 0.25] [--detect-scale 0.5] [--detect-sync] [--per-face] [--no-verify]
+                               [--min-face 40] [--margin 0] [--device auto|cpu|cuda] [--data-root DIR] [--fps 30]
 
-INPUT is a video file, a folder of images (sorted by name) or a camera index (0, 1, ...). Writes an annotated
-video and a per-frame CSV (frame, face, box, source, label, probabilities, stage timings) and prints a timing
-summary. Outputs are written under temporary names and renamed at the end: an error leaves nothing behind.
+INPUT is a video file, a folder of images (sorted by name) or a camera index (0, 1, ...; or --camera N). Writes
+an annotated video and a per-frame CSV (frame, face, box, source, label, probabilities, stage timings) and/or
+(--show) shows the labelled frames with the live fps, and prints a timing summary. Outputs are written under
+temporary names and renamed at the end: an error leaves nothing behind. No camera, or --show without a display
+(or with OpenCV's headless build, the project's dependency: --show needs `pip install opencv-contrib-python` in
+its place), is one clear error. The pipeline's switches and their defaults (DEFAULTS,
+the fastest configuration measured that keeps detection recall and the classifier's predictions; evidence in
+bench/realtime_fps.py and notebook 03b) are the same as the bench's:
+- engine: the classifier's runtime/precision (fer_lib.engines; default ONNX Runtime with int8 fully connected
+  layers); threads: torch/OpenCV/ONNX Runtime intra-op threads (1: two cores, one for MTCNN's thread);
+- track_scale: KCF on the frame shrunk (0.25: OpenCV's KCF copies the whole frame on every update of every
+  tracker, and halves it when the face is large, so its cost follows the frame's size); detect_scale: MTCNN on
+  the frame shrunk (0.5, with the smallest face still 40 px of the full frame: the same image pyramid from a
+  source a quarter the size, so the second thread takes less of the CPU the pipeline's thread shares);
+- detect_async: MTCNN in a second thread so no frame waits for it (FaceTracker explains how its boxes are
+  carried to the frame they arrive at); batch: all faces of a frame in one classifier call.
 
 What the paper says and the readings taken (each one a parameter):
 - Detector: MTCNN (P-Net/R-Net/O-Net cascade, §III.A) — facenet-pytorch's implementation, whose weights ship
@@ -37,6 +51,7 @@ meaningless, and the outputs say so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -56,13 +71,25 @@ from .testmedia import iou_matrix
 __all__ = ["RealtimeError", "CheckpointError", "MTCNNDetector", "HaarDetector", "make_detector", "make_kcf",
            "FaceTracker", "crop_faces", "Classifier", "build_model", "save_checkpoint", "load_checkpoint",
            "untrained_classifier", "RealtimePipeline", "FrameResult", "evaluate_clip", "annotate", "open_input", "run", "summarise", "main",
-           "NO_CHECKPOINT", "STAGES", "DEFAULT_CHECKPOINT"]
+           "NO_CHECKPOINT", "STAGES", "DEFAULT_CHECKPOINT", "DEFAULTS"]
 
 STAGES = ("detect", "track", "crop", "classify")
 # Where notebook 03b looks for a trained classifier (cpu and full profiles), relative to the project root:
 # write it with save_checkpoint(DEFAULT_CHECKPOINT, model, "ZhaoCNN", kwargs, classes, mean, std).
 DEFAULT_CHECKPOINT = Path("checkpoints") / "03_zhao_cnn_vgg_resnet" / "realtime_classifier.pt"
 NO_CHECKPOINT = "labels are meaningless: no checkpoint"
+# The CLI's and bench/realtime_fps.py's defaults: the fastest configuration measured (fer_lib.realtime_bench,
+# notebook 03b) that keeps detection recall >= 0.95 and >= 99 % of the float32 classifier's predictions.
+DEFAULTS = dict(detector="mtcnn", track_every=5, engine="ort-int8", threads=1, track_scale=0.25, detect_scale=0.5,
+                detect_async=True, verify=True, batch=True)
+
+
+def set_threads(n: int | None) -> None:
+    """Intra-op threads of torch (MTCNN, torch classifiers) and OpenCV (KCF, resizes); None leaves the defaults.
+    On 2 shared cores one each is best: a second intra-op thread waits for a core more than it helps."""
+    if n:
+        torch.set_num_threads(int(n))
+        cv2.setNumThreads(int(n))
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -98,23 +125,25 @@ class MTCNNDetector:
     name = "mtcnn"
 
     def __init__(self, device: str | torch.device = "cpu", min_face: int = 40,
-                 thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
+                 thresholds=(0.6, 0.7, 0.7), factor: float = 0.709, scale: float = 1.0):
         try:
             from facenet_pytorch import MTCNN
         except ImportError as e:  # facenet-pytorch is installed by the Makefile with --no-deps
             raise RealtimeError("detector 'mtcnn' needs facenet-pytorch (make venv installs it; "
                                 f"or use --detector haar): {e}") from None
-        self.device = torch.device(device)
-        self.mtcnn = MTCNN(keep_all=True, min_face_size=min_face, thresholds=list(thresholds), factor=factor,
-                           device=self.device)
+        self.device, self.scale = torch.device(device), _check_scale("detect_scale", scale)
+        # On a frame shrunk by `scale` the smallest face shrinks too: min_face stays in full-frame pixels.
+        self.mtcnn = MTCNN(keep_all=True, min_face_size=max(12, min_face * scale), thresholds=list(thresholds),
+                           factor=factor, device=self.device)
         self.verify_thresh = thresholds[2]
 
     def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (n, 4) float xyxy and scores (n,) for one BGR frame."""
-        boxes, probs = self.mtcnn.detect(np.ascontiguousarray(frame_bgr[..., ::-1]))
+        """Boxes (n, 4) float xyxy (full-frame pixels) and scores (n,) for one BGR frame."""
+        boxes, probs = self.mtcnn.detect(np.ascontiguousarray(_shrink(frame_bgr, self.scale)[..., ::-1]))
         if boxes is None:
             return np.zeros((0, 4)), np.zeros(0)
-        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(probs, dtype=np.float64).reshape(-1)
+        return (np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / self.scale,
+                np.asarray(probs, dtype=np.float64).reshape(-1))
 
     @torch.inference_mode()
     def verify(self, frame_bgr: np.ndarray, boxes) -> np.ndarray:
@@ -131,19 +160,22 @@ class HaarDetector:
     name = "haar"
 
     def __init__(self, min_face: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 cascade: str = "haarcascade_frontalface_default.xml"):
+                 cascade: str = "haarcascade_frontalface_default.xml", scale: float = 1.0):
         path = cascade if os.path.isabs(cascade) else os.path.join(cv2.data.haarcascades, cascade)
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
+        # Two copies: a CascadeClassifier is not safe to run from two threads at once (detection may run in a
+        # second thread while the pipeline's thread verifies tracked boxes).
+        self.cascade, self.verify_cascade = cv2.CascadeClassifier(path), cv2.CascadeClassifier(path)
+        if self.cascade.empty() or self.verify_cascade.empty():
             raise RealtimeError(f"cannot load the Haar cascade {path}")
         self.min_face, self.scale_factor, self.min_neighbors = min_face, scale_factor, min_neighbors
+        self.scale = _check_scale("detect_scale", scale)
 
     def __call__(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        r = self.cascade.detectMultiScale(grey, self.scale_factor, self.min_neighbors,
-                                          minSize=(self.min_face, self.min_face))
+        grey = cv2.cvtColor(_shrink(frame_bgr, self.scale), cv2.COLOR_BGR2GRAY)
+        m = max(12, int(round(self.min_face * self.scale)))
+        r = self.cascade.detectMultiScale(grey, self.scale_factor, self.min_neighbors, minSize=(m, m))
         r = np.asarray(r, dtype=np.float64).reshape(-1, 4)
-        boxes = np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], 1)
+        boxes = np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], 1) / self.scale
         return boxes, np.ones(len(boxes))  # the cascade gives no score
 
     def verify(self, frame_bgr: np.ndarray, boxes) -> np.ndarray:
@@ -152,8 +184,23 @@ class HaarDetector:
                              [_grow(b, 1.5) for b in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)], 96,
                              cv2.BORDER_REPLICATE)
         # the face fills 96/1.5 = 64 px of the window: look for faces of 40-96 px
-        return np.array([len(self.cascade.detectMultiScale(w, self.scale_factor, self.min_neighbors,
-                                                           minSize=(40, 40))) > 0 for w in wins], dtype=bool)
+        return np.array([len(self.verify_cascade.detectMultiScale(w, self.scale_factor, self.min_neighbors,
+                                                                  minSize=(40, 40))) > 0 for w in wins], dtype=bool)
+
+
+def _check_scale(name: str, scale: float) -> float:
+    if not 0 < scale <= 1:
+        raise RealtimeError(f"{name}={scale}: must be in (0, 1]")
+    return float(scale)
+
+
+def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
+    """The frame resized by `scale`, or itself at 1. Area interpolation where 1/scale is a whole number (its fast
+    path), bilinear otherwise: OpenCV's general area path costs ~1 ms on a 640×480 frame, bilinear ~0.1 ms."""
+    if scale == 1:
+        return frame
+    whole = abs(1 / scale - round(1 / scale)) < 1e-6
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if whole else cv2.INTER_LINEAR)
 
 
 def _grow(box, factor: float) -> np.ndarray:
@@ -162,11 +209,13 @@ def _grow(box, factor: float) -> np.ndarray:
     return np.array([cx - hw, cy - hh, cx + hw, cy + hh])
 
 
-def make_detector(name: str, device: str | torch.device = "cpu", min_face: int = 40, **kw):
+def make_detector(name: str, device: str | torch.device = "cpu", min_face: int = 40, scale: float = 1.0, **kw):
+    """"mtcnn" or "haar"; scale < 1 runs the detector on the frame shrunk by that factor (boxes come back in
+    full-frame pixels, min_face stays in full-frame pixels)."""
     if name == "mtcnn":
-        return MTCNNDetector(device, min_face, **kw)
+        return MTCNNDetector(device, min_face, scale=scale, **kw)
     if name == "haar":
-        return HaarDetector(min_face, **kw)
+        return HaarDetector(min_face, scale=scale, **kw)
     raise RealtimeError(f"unknown detector {name!r}; choose mtcnn or haar")
 
 
@@ -192,47 +241,58 @@ class FaceTracker:
     Tracking fails when KCF says so, when a box leaves the frame, or (`verify=True`) when the detector's own
     check finds no face in a tracked box any more (`detector.verify`: MTCNN's O-Net, or the Haar cascade on the
     box's neighbourhood). The check is needed because OpenCV's KCF reports success even on a blank frame
-    (tests/test_realtime.py shows it); its cost is counted in the track stage."""
+    (tests/test_realtime.py shows it); its cost is counted in the track stage.
+
+    detect_async=True (our systems choice, same policy): a due detection runs in a second thread on a copy of
+    the frame while KCF keeps tracking the following frames, so a frame never waits for MTCNN. When its boxes
+    arrive (frame j, detected on frame k < j) each one is matched (IoU) to the track it was at frame k, moved
+    by that track's motion from k to j, and a fresh KCF starts from it on frame j; new faces start at their
+    detected box; tracks the detector no longer sees end. A track that fails ends alone and a detection is
+    started. With nothing left to track the detector runs in this thread on this frame, as in the synchronous
+    policy (a frame with no face has nothing else to do). A detection is started `track_every` + 1 frames
+    after the previous one started, or later if that one is still running."""
 
     def __init__(self, detector, track_every: int = 5, max_faces: int = 10, id_iou: float = 0.3,
-                 track_scale: float = 1.0, verify: bool = True):
+                 track_scale: float = 1.0, verify: bool = True, detect_async: bool = False):
         if track_every < 0:
             raise RealtimeError(f"track_every={track_every}: must be >= 0 (0 = detect every frame)")
-        if not 0 < track_scale <= 1:
-            raise RealtimeError(f"track_scale={track_scale}: must be in (0, 1]")
         self.detector, self.track_every, self.max_faces, self.id_iou = detector, track_every, max_faces, id_iou
         # KCF's cost grows with the face's size in pixels; track_scale < 1 runs it on a shrunk frame.
-        self.track_scale = track_scale
+        self.track_scale = _check_scale("track_scale", track_scale)
         self.verify = verify and hasattr(detector, "verify")
+        self.detect_async = bool(detect_async) and track_every > 0
         self.tracks: list[Track] = []
         self.frame_index, self.last_detect, self.next_id = 0, -10**9, 0
         self.n_detect, self.n_redetect = 0, 0
+        self.background_s: list[float] = []   # seconds per detection run in the second thread
+        self.latency: list[int] = []          # frames from a background detection's frame to its use
+        self.background_cpu_s: list[float] = []  # CPU seconds of that thread per detection
+        self._pool, self._pending = None, None
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
-        if self.track_scale == 1:
-            return frame
-        return cv2.resize(frame, None, fx=self.track_scale, fy=self.track_scale, interpolation=cv2.INTER_AREA)
+        return _shrink(frame, self.track_scale)
 
-    def _detect(self, frame: np.ndarray, timings: dict) -> None:
-        t = time.perf_counter()
-        boxes, scores = self.detector(frame)
-        timings["detect"] += time.perf_counter() - t
-        self.n_detect += 1
-        t = time.perf_counter()
-        h, w = frame.shape[:2]
+    def _clean(self, boxes, scores, shape) -> np.ndarray:
+        """Boxes clipped to the frame, degenerate ones dropped, best `max_faces` by score."""
+        h, w = shape[:2]
         boxes = np.clip(boxes, 0, [w, h, w, h])
         keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
         boxes, scores = boxes[keep], scores[keep]
-        boxes = boxes[np.argsort(-scores, kind="stable")[: self.max_faces]]
-        # Keep ids: match each new box to the previous tracks by IoU (greedy, best first).
-        old = self.tracks
+        return boxes[np.argsort(-scores, kind="stable")[: self.max_faces]]
+
+    def _match(self, boxes: np.ndarray, old_boxes: np.ndarray, old_ids: list[int]) -> list:
+        """Ids of `old_ids` for the new boxes by IoU (greedy, best first, >= id_iou); None for a new face."""
         ids = [None] * len(boxes)
-        if old and len(boxes):
-            m = iou_matrix(boxes, np.stack([tr.box for tr in old]))
+        if len(old_ids) and len(boxes):
+            m = iou_matrix(boxes, old_boxes)
             while m.size and m.max() >= self.id_iou:
                 i, j = np.unravel_index(np.argmax(m), m.shape)
-                ids[i] = old[j].id
+                ids[i] = old_ids[j]
                 m[i, :], m[:, j] = -1, -1
+        return ids
+
+    def _start(self, frame: np.ndarray, boxes: np.ndarray, ids: list) -> None:
+        """One Track (and one fresh KCF on this frame) per box."""
         tracks, small = [], None
         for b, tid in zip(boxes, ids):
             if tid is None:
@@ -247,44 +307,141 @@ class FaceTracker:
                                  max(1, int(round(y2 - y1)))))
             tracks.append(Track(tid, b.astype(np.float64), "detect", kcf))
         self.tracks = tracks
+
+    def _detect(self, frame: np.ndarray, timings: dict) -> None:
+        self._pending = None  # a background result would be older than this one
+        t = time.perf_counter()
+        boxes, scores = self.detector(frame)
+        timings["detect"] += time.perf_counter() - t
+        self.n_detect += 1
+        t = time.perf_counter()
+        boxes = self._clean(boxes, scores, frame.shape)
+        old = self.tracks
+        ids = self._match(boxes, np.stack([tr.box for tr in old]) if old else np.zeros((0, 4)), [tr.id for tr in old])
+        self._start(frame, boxes, ids)
         self.last_detect = self.frame_index
         timings["track"] += time.perf_counter() - t
 
-    def _track(self, frame: np.ndarray) -> bool:
-        """Update every KCF; False (boxes left as they were) as soon as one face is lost."""
+    def _update(self, frame: np.ndarray) -> list[bool]:
+        """Update every KCF; per track, did it hold (boxes of failed tracks are left as they were)?"""
         h, w = frame.shape[:2]
-        small, boxes = self._small(frame), []
+        small, held = self._small(frame), []
         for tr in self.tracks:
             ok, (x, y, bw, bh) = tr.kcf.update(small)
             box = np.array([x, y, x + bw, y + bh], dtype=np.float64) / self.track_scale
             bw, bh = box[2] - box[0], box[3] - box[1]
             # A box mostly outside the frame is a lost face, whatever KCF says.
             inside = max(0.0, min(box[2], w) - max(box[0], 0)) * max(0.0, min(box[3], h) - max(box[1], 0))
-            if not ok or inside < 0.5 * bw * bh:
-                return False
-            boxes.append(box)
-        if self.verify and not self.detector.verify(frame, np.stack(boxes)).all():
+            ok = bool(ok) and inside >= 0.5 * bw * bh
+            if ok:
+                tr.box, tr.source = box, "track"
+            held.append(ok)
+        if self.verify and any(held):
+            idx = [i for i, k in enumerate(held) if k]
+            faces = self.detector.verify(frame, np.stack([self.tracks[i].box for i in idx]))
+            for i, f in zip(idx, faces):
+                held[i] = bool(f)
+        return held
+
+    def _track(self, frame: np.ndarray) -> bool:
+        """Synchronous policy: True when every face held (boxes updated), False as soon as one is lost."""
+        boxes = [tr.box for tr in self.tracks]
+        held = self._update(frame)
+        if not all(held):
+            for tr, b in zip(self.tracks, boxes):
+                tr.box = b
             return False
-        for tr, box in zip(self.tracks, boxes):
-            tr.box, tr.source = box, "track"
         return True
 
-    def step(self, frame: np.ndarray) -> tuple[list[Track], dict]:
-        """Boxes for one frame (BGR uint8) and the seconds spent detecting and tracking."""
-        timings = {"detect": 0.0, "track": 0.0}
-        due = (self.track_every == 0 or not self.tracks
-               or self.frame_index - self.last_detect > self.track_every)
-        if not due:
+    # -------------------------------------------------------------------------------- second thread
+    def _submit(self, frame: np.ndarray) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="fer-detect")
+        snapshot = ([tr.id for tr in self.tracks], np.stack([tr.box for tr in self.tracks]))
+
+        def job(f=frame.copy()):  # a copy: a camera may reuse its buffer
+            t, c = time.perf_counter(), time.thread_time()
+            boxes, scores = self.detector(f)
+            self.background_cpu_s.append(time.thread_time() - c)
+            return boxes, scores, f.shape, time.perf_counter() - t
+
+        self._pending = (self._pool.submit(job), self.frame_index, snapshot)
+        self.last_detect = self.frame_index
+
+    def _collect(self, frame: np.ndarray) -> None:
+        """Apply a finished background detection to this frame (see the class docstring)."""
+        fut, k, (old_ids, old_boxes) = self._pending
+        self._pending = None
+        boxes, scores, shape, secs = fut.result()
+        self.n_detect += 1
+        self.background_s.append(secs)
+        self.latency.append(self.frame_index - k)
+        boxes = self._clean(boxes, scores, shape)
+        ids = self._match(boxes, old_boxes, old_ids)
+        now = {tr.id: tr.box for tr in self.tracks}
+        for i, tid in enumerate(ids):
+            if tid is None:
+                continue
+            if tid in now:  # carry the detected box along the track's motion since frame k
+                j = old_ids.index(tid)
+                boxes[i] = boxes[i] + np.tile((now[tid][:2] + now[tid][2:] - old_boxes[j][:2] - old_boxes[j][2:]) / 2, 2)
+            else:  # that track ended meanwhile: its id is not reused for a stale box
+                ids[i] = None
+        h, w = frame.shape[:2]
+        self._start(frame, np.clip(boxes, 0, [w, h, w, h]), ids)
+
+    def _step_async(self, frame: np.ndarray, timings: dict) -> None:
+        if self.tracks:
             t = time.perf_counter()
-            ok = self._track(frame)
-            timings["track"] += time.perf_counter() - t
-            if not ok:
+            held = self._update(frame)
+            if not all(held):
                 self.n_redetect += 1
-                due = True
-        if due:
+                self.tracks = [tr for tr, k in zip(self.tracks, held) if k]
+                if self.tracks and self._pending is None:
+                    self._submit(frame)
+            # boxes are now this frame's: a finished detection is carried to them
+            if self._pending is not None and self._pending[0].done():
+                self._collect(frame)
+            timings["track"] += time.perf_counter() - t
+        if not self.tracks:  # nothing to follow: detect here and now
             self._detect(frame, timings)
+        elif self._pending is None and self.frame_index - self.last_detect > self.track_every:
+            t = time.perf_counter()
+            self._submit(frame)
+            timings["detect"] += time.perf_counter() - t
+
+    def step(self, frame: np.ndarray) -> tuple[list[Track], dict]:
+        """Boxes for one frame (BGR uint8) and the seconds spent detecting and tracking (in this thread)."""
+        timings = {"detect": 0.0, "track": 0.0}
+        if self.detect_async:
+            self._step_async(frame, timings)
+        else:
+            due = (self.track_every == 0 or not self.tracks
+                   or self.frame_index - self.last_detect > self.track_every)
+            if not due:
+                t = time.perf_counter()
+                ok = self._track(frame)
+                timings["track"] += time.perf_counter() - t
+                if not ok:
+                    self.n_redetect += 1
+                    due = True
+            if due:
+                self._detect(frame, timings)
         self.frame_index += 1
         return list(self.tracks), timings
+
+    def close(self) -> None:
+        """Wait for a background detection still running and stop the second thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool, self._pending = None, None
+
+    def reset(self) -> "FaceTracker":
+        """A fresh tracker with the same settings (this one closed)."""
+        self.close()
+        return FaceTracker(self.detector, self.track_every, self.max_faces, self.id_iou, self.track_scale,
+                           self.verify, self.detect_async)
 
 
 # ------------------------------------------------------------------------------------------------ crop
@@ -317,7 +474,7 @@ class Classifier:
 
     def __init__(self, model: nn.Module, classes=FER7, mean: float = 0.5, std: float = 0.5,
                  device: str | torch.device = "cpu", name: str = "", note: str = "", size: int = 48,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", engine: str = ""):
         if dtype not in ("float32", "bfloat16"):
             raise RealtimeError(f"dtype={dtype!r}: choose float32 or bfloat16")
         self.device, self.dtype = torch.device(device), getattr(torch, dtype)
@@ -325,6 +482,7 @@ class Classifier:
         self.model = model.to(self.device, self.dtype).eval()
         self.classes, self.mean, self.std = tuple(classes), float(mean), float(std)
         self.name, self.note, self.size = name or type(model).__name__, note, size
+        self.engine = engine  # fer_lib.engines name when built by engines.to_engine
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> np.ndarray:
@@ -335,8 +493,9 @@ class Classifier:
         return self.model(x).float().softmax(1).cpu().numpy()
 
     def describe(self) -> str:
-        dt = "" if self.dtype == torch.float32 else f", {str(self.dtype).removeprefix('torch.')}"
-        return f"{self.name}" + (f" ({self.note}{dt})" if self.note or dt else "")
+        tag = self.engine or ("" if self.dtype == torch.float32 else str(self.dtype).removeprefix("torch."))
+        parts = [p for p in (self.note, tag) if p]
+        return f"{self.name}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _check_io(model: nn.Module, classes, size: int = 48, what: str = "model") -> None:
@@ -433,24 +592,37 @@ class RealtimePipeline:
 
     def __init__(self, detector="mtcnn", classifier: Classifier | None = None, track_every: int = 5,
                  device: str | torch.device = "cpu", min_face: int = 40, margin: float = 0.0, max_faces: int = 10,
-                 track_scale: float = 1.0, verify: bool = True):
-        self.detector = make_detector(detector, device, min_face) if isinstance(detector, str) else detector
+                 track_scale: float = 1.0, verify: bool = True, detect_scale: float = 1.0,
+                 detect_async: bool = False, batch: bool = True):
+        self.detector = (make_detector(detector, device, min_face, detect_scale) if isinstance(detector, str)
+                         else detector)
         self.classifier = classifier or untrained_classifier(device)
-        self.tracker = FaceTracker(self.detector, track_every, max_faces, track_scale=track_scale, verify=verify)
-        self.margin = margin
+        self.tracker = FaceTracker(self.detector, track_every, max_faces, track_scale=track_scale, verify=verify,
+                                   detect_async=detect_async)
+        self.margin, self.batch = margin, batch  # batch=False: one classifier call per face (measured beside)
         self.frame_index = 0
 
+    def reset(self) -> None:
+        """Start again from frame 0 with a fresh tracker (same detector and classifier)."""
+        self.tracker = self.tracker.reset()
+        self.frame_index = 0
+
+    def close(self) -> None:
+        self.tracker.close()
+
     def process(self, frame: np.ndarray) -> FrameResult:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         tracks, times = self.tracker.step(frame)
         boxes = np.stack([tr.box for tr in tracks]) if tracks else np.zeros((0, 4))
         t = time.perf_counter()
         crops = crop_faces(frame, boxes, self.classifier.size, self.margin)
         times["crop"] = time.perf_counter() - t
         t = time.perf_counter()
-        probs = self.classifier(crops)
+        probs = (self.classifier(crops) if self.batch or len(crops) < 2
+                 else np.concatenate([self.classifier(c[None]) for c in crops]))
         times["classify"] = time.perf_counter() - t
         times["total"] = time.perf_counter() - t0
+        times["cpu"] = time.thread_time() - c0  # CPU time of this thread: what a core of its own would take
         labels = [self.classifier.classes[i] for i in probs.argmax(1)] if len(probs) else []
         r = FrameResult(self.frame_index, [tr.id for tr in tracks], boxes, [tr.source for tr in tracks], probs,
                         labels, times)
@@ -458,11 +630,13 @@ class RealtimePipeline:
         return r
 
     def describe(self) -> str:
-        te = self.tracker.track_every
-        ts = self.tracker.track_scale
+        te, ts = self.tracker.track_every, self.tracker.track_scale
+        ds = getattr(self.detector, "scale", 1.0)
         policy = ("detect every frame" if te == 0 else
-                  f"detect 1, track {te} (KCF{f' at {ts:g}x resolution' if ts != 1 else ''})")
-        return f"detector {self.detector.name}, {policy}; classifier {self.classifier.describe()}"
+                  f"detect 1, track {te} (KCF{f' at {ts:g}x resolution' if ts != 1 else ''}"
+                  f"{', detection in a second thread' if self.tracker.detect_async else ''})")
+        det = self.detector.name + (f" at {ds:g}x resolution" if ds != 1 else "")
+        return f"detector {det}, {policy}; classifier {self.classifier.describe()}"
 
 
 def evaluate_clip(clip, detector="mtcnn", track_every: int = 5, classifier: Classifier | None = None,
@@ -476,11 +650,13 @@ def evaluate_clip(clip, detector="mtcnn", track_every: int = 5, classifier: Clas
     pipe = RealtimePipeline(detector, classifier, track_every, device, **kw)
     for f in clip.frames[:warmup]:
         pipe.process(f)
-    old = pipe.tracker
-    pipe.tracker = FaceTracker(pipe.detector, track_every, old.max_faces, old.id_iou, old.track_scale, old.verify)
-    pipe.frame_index = 0
+    pipe.reset()
+    t = time.perf_counter()
     results = [pipe.process(f) for f in clip.frames]
+    wall = time.perf_counter() - t
+    pipe.close()
     out = summarise([r.times for r in results], sum(len(r.ids) for r in results))
+    out.update(_background_stats(pipe.tracker), wall_fps=len(results) / wall)
     out["boxes"] = out.pop("faces")  # boxes the pipeline returned; "faces" stays free for the caller
     sc = score([r.boxes for r in results], clip.boxes, thr)
     sc["truth_faces"] = sc.pop("faces")
@@ -490,6 +666,15 @@ def evaluate_clip(clip, detector="mtcnn", track_every: int = 5, classifier: Clas
     if keep:
         out["results"] = results
     return out
+
+
+def _background_stats(tracker: FaceTracker) -> dict:
+    """Detections run in the second thread: their mean ms and mean latency in frames (NaN when none)."""
+    bg, lat, cpu = tracker.background_s, tracker.latency, tracker.background_cpu_s
+    return {"detect_async": tracker.detect_async, "background_detections": len(bg),
+            "background_detect_ms": float(np.mean(bg) * 1e3) if bg else float("nan"),
+            "background_detect_cpu_ms": float(np.mean(cpu) * 1e3) if cpu else float("nan"),
+            "detect_latency_frames": float(np.mean(lat)) if lat else float("nan")}
 
 
 def annotate(frame: np.ndarray, r: FrameResult, banner: str = "") -> np.ndarray:
@@ -545,7 +730,8 @@ def open_input(spec: str, fps: float = 30.0) -> Source:
         ok, first = cap.read() if cap.isOpened() else (False, None)
         if not ok:
             cap.release()
-            raise RealtimeError(f"input camera {spec}: cannot be opened or gives no frame")
+            raise RealtimeError(f"input camera {spec}: cannot be opened or gives no frame (no camera at this "
+                                "index, or another program holds it)")
         cam_fps = cap.get(cv2.CAP_PROP_FPS) or fps
         return Source(_iter_capture(cap, first), cam_fps, first.shape[1::-1], f"camera{spec}", first)
     if not path.exists():
@@ -572,67 +758,105 @@ def csv_header(classes) -> list[str]:
             + [f"{s}_ms" for s in STAGES] + ["total_ms", "classifier"])
 
 
-def run(source: Source, pipeline: RealtimePipeline, output: str | Path, csv_path: str | Path | None = None,
-        max_frames: int | None = None, banner: str | None = None,
-        log=lambda m: print(m, file=sys.stderr)) -> dict:
-    """Process every frame of `source`, write the annotated video and the CSV, return the timing summary.
+WINDOW = "fer_lib.realtime"
 
-    Both files are written under hidden partial names and renamed only when the run ends without an error."""
-    output = Path(output)
-    csv_path = Path(csv_path) if csv_path else output.with_suffix(".csv")
-    for p in (output, csv_path):
+
+def check_display(window: str = WINDOW) -> None:
+    """Open the --show window, or one RealtimeError saying why it cannot be opened."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RealtimeError("--show needs a display: neither DISPLAY nor WAYLAND_DISPLAY is set "
+                            "(write a video with -o instead)")
+    try:
+        cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE)
+    except cv2.error as e:
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise RealtimeError("--show: this OpenCV cannot open a window (opencv-contrib-python-headless has no GUI: "
+                            f"install opencv-contrib-python for --show, or write a video with -o): {why}") from None
+
+
+def run(source: Source, pipeline: RealtimePipeline, output: str | Path | None = None,
+        csv_path: str | Path | None = None, max_frames: int | None = None, banner: str | None = None,
+        show: bool = False, log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Process every frame of `source`: write the annotated video and the CSV (when `output` is given) and/or show
+    the frames in a window with the live fps (`show`; q or Esc stops); return the timing summary.
+
+    Files are written under hidden partial names and renamed only when the run ends without an error."""
+    if output is None and not show:
+        raise RealtimeError("nothing to do: give an output video (-o) or --show")
+    paths = []
+    if output is not None:
+        output = Path(output)
+        csv_path = Path(csv_path) if csv_path else output.with_suffix(".csv")
+        paths = [output, csv_path]
+    for p in paths:
         if not p.parent.is_dir():
             raise RealtimeError(f"output {p}: folder {p.parent} does not exist")
     if banner is None:
         banner = NO_CHECKPOINT if NO_CHECKPOINT in pipeline.classifier.note else ""
-    fourcc = "mp4v" if output.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"
     classes = pipeline.classifier.classes
-    frames_times, n_faces, io_s = [], 0, 0.0
-    # hidden partial names keeping the suffix (VideoWriter picks the container from it), moved into place
-    # together only when the run ends without an error, deleted otherwise
-    with atomic_path(output, keep_suffix=True) as tmp_video, atomic_path(csv_path, keep_suffix=True) as tmp_csv:
-        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*fourcc), source.fps, source.size)
-        if not writer.isOpened():
-            raise RealtimeError(f"output {output}: OpenCV cannot write this video format (use .mp4 or .avi)")
+    frames_times, n_faces, io_s, live = [], 0, 0.0, None
+    with contextlib.ExitStack() as stack:
+        writer = w = None
+        if output is not None:
+            # hidden partial names keeping the suffix (VideoWriter picks the container from it), moved into place
+            # together only when the run ends without an error, deleted otherwise
+            tmp_video = stack.enter_context(atomic_path(output, keep_suffix=True))
+            tmp_csv = stack.enter_context(atomic_path(csv_path, keep_suffix=True))
+            fourcc = "mp4v" if output.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"
+            writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*fourcc), source.fps, source.size)
+            if not writer.isOpened():
+                raise RealtimeError(f"output {output}: OpenCV cannot write this video format (use .mp4 or .avi)")
+            stack.callback(writer.release)
+            w = csv.writer(stack.enter_context(open(tmp_csv, "w", newline="")))
+            w.writerow(csv_header(classes))
+        if show:
+            stack.callback(lambda: cv2.destroyWindow(WINDOW))
+        stack.callback(pipeline.close)
+        cls_desc = pipeline.classifier.describe()
+        it = iter(source.frames)
+        last = time.perf_counter()
         try:
-            with open(tmp_csv, "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(csv_header(classes))
-                cls_desc = pipeline.classifier.describe()
-                it = iter(source.frames)
-                try:
-                    while max_frames is None or len(frames_times) < max_frames:
-                        t = time.perf_counter()
-                        frame = next(it, None)
-                        if frame is None:
-                            break
-                        io_s += time.perf_counter() - t
-                        r = pipeline.process(frame)
-                        frames_times.append(r.times)
-                        n_faces += len(r.ids)
-                        ms = [f"{r.times[s] * 1e3:.3f}" for s in STAGES] + [f"{r.times['total'] * 1e3:.3f}"]
-                        if not r.ids:
-                            w.writerow([r.index, "", "", "", "", "", "", ""] + [""] * len(classes) + ms
-                                       + [cls_desc])
-                        for tid, b, src, lab, p in zip(r.ids, r.boxes, r.sources, r.labels, r.probs):
-                            w.writerow([r.index, tid] + [f"{v:.1f}" for v in b] + [src, lab]
-                                       + [f"{v:.4f}" for v in p] + ms + [cls_desc])
-                        t = time.perf_counter()
-                        out = annotate(frame, r, banner)
-                        if out.shape[1::-1] != tuple(source.size):
-                            out = cv2.resize(out, tuple(source.size))
-                        writer.write(out)
-                        io_s += time.perf_counter() - t
-                except KeyboardInterrupt:  # how a camera run ends: keep the frames processed so far
-                    log(f"stopped by Ctrl-C after {len(frames_times)} frames")
-            if not frames_times:
-                raise RealtimeError("input gave no frame")
-        finally:
-            writer.release()
+            while max_frames is None or len(frames_times) < max_frames:
+                t = time.perf_counter()
+                frame = next(it, None)
+                if frame is None:
+                    break
+                io_s += time.perf_counter() - t
+                r = pipeline.process(frame)
+                frames_times.append(r.times)
+                n_faces += len(r.ids)
+                t = time.perf_counter()
+                if w is not None:
+                    ms = [f"{r.times[s] * 1e3:.3f}" for s in STAGES] + [f"{r.times['total'] * 1e3:.3f}"]
+                    if not r.ids:
+                        w.writerow([r.index, "", "", "", "", "", "", ""] + [""] * len(classes) + ms + [cls_desc])
+                    for tid, b, src, lab, p in zip(r.ids, r.boxes, r.sources, r.labels, r.probs):
+                        w.writerow([r.index, tid] + [f"{v:.1f}" for v in b] + [src, lab]
+                                   + [f"{v:.4f}" for v in p] + ms + [cls_desc])
+                if writer is not None:
+                    out = annotate(frame, r, banner)
+                    if out.shape[1::-1] != tuple(source.size):
+                        out = cv2.resize(out, tuple(source.size))
+                    writer.write(out)
+                if show:
+                    # live fps: the whole loop (read, pipeline, drawing), smoothed; the pipeline's own ms beside
+                    now = time.perf_counter()
+                    live = 1 / max(now - last, 1e-6) if live is None else 0.9 * live + 0.1 / max(now - last, 1e-6)
+                    last = now
+                    text = f"{live:.0f} fps (pipeline {r.times['total'] * 1e3:.1f} ms)" + (f" | {banner}" if banner else "")
+                    cv2.imshow(WINDOW, annotate(frame, r, text))
+                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        break
+                io_s += time.perf_counter() - t
+        except KeyboardInterrupt:  # how a camera run ends: keep the frames processed so far
+            log(f"stopped by Ctrl-C after {len(frames_times)} frames")
+        if not frames_times:
+            raise RealtimeError("input gave no frame")
     summary = summarise(frames_times, n_faces)
-    summary.update(output=str(output), csv=str(csv_path), io_ms_per_frame=io_s / len(frames_times) * 1e3,
-                   pipeline=pipeline.describe(), detections=pipeline.tracker.n_detect,
-                   redetections=pipeline.tracker.n_redetect, torch_threads=torch.get_num_threads())
+    summary.update(output=str(output) if output is not None else None, csv=str(csv_path) if output is not None else None,
+                   io_ms_per_frame=io_s / len(frames_times) * 1e3, pipeline=pipeline.describe(),
+                   detections=pipeline.tracker.n_detect, redetections=pipeline.tracker.n_redetect,
+                   torch_threads=torch.get_num_threads())
     return summary
 
 
@@ -640,6 +864,9 @@ def summarise(frames_times: list[dict], n_faces: int) -> dict:
     """Mean ms per frame for each stage, classify ms per face, end-to-end ms per frame and fps."""
     n = len(frames_times)
     s = {f"{k}_ms": float(np.mean([t[k] for t in frames_times]) * 1e3) for k in (*STAGES, "total")}
+    if n and all("cpu" in t for t in frames_times):
+        s["cpu_ms"] = float(np.mean([t["cpu"] for t in frames_times]) * 1e3)
+        s["cpu_fps"] = 1e3 / s["cpu_ms"] if s["cpu_ms"] > 0 else float("nan")
     s.update(frames=n, faces=n_faces, faces_per_frame=n_faces / n if n else float("nan"),
              classify_ms_per_face=(sum(t["classify"] for t in frames_times) / n_faces * 1e3) if n_faces else float("nan"),
              fps=1e3 / s["total_ms"] if s["total_ms"] > 0 else float("nan"))
@@ -658,49 +885,91 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fer_lib.realtime", description=__doc__.split("\n\n")[0])
-    ap.add_argument("input", help="video file, image folder, image file or camera index")
-    ap.add_argument("-o", "--output", help="annotated video (default: <input name>_fer.mp4 in the current folder)")
-    ap.add_argument("--csv", help="per-frame CSV (default: the output path with .csv)")
-    ap.add_argument("--detector", choices=("mtcnn", "haar"), default="mtcnn")
-    ap.add_argument("--track-every", type=int, default=5, help="KCF-tracked frames after each detection (0 = detect every frame)")
-    ap.add_argument("--checkpoint", help="a fer_lib.realtime.save_checkpoint file (default: untrained ZhaoCNN)")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    ap.add_argument("--track-scale", type=float, default=1.0,
-                    help="run KCF on the frame shrunk by this factor (0.5: about 4x cheaper per face)")
-    ap.add_argument("--no-verify", action="store_true",
+def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
+    """The pipeline's switches, shared by this CLI and bench/realtime_fps.py's --set; defaults = DEFAULTS."""
+    from .engines import ENGINES
+    d = DEFAULTS
+    ap.add_argument("--detector", choices=("mtcnn", "haar"), default=d["detector"])
+    ap.add_argument("--track-every", type=int, default=d["track_every"],
+                    help="KCF-tracked frames after each detection (0 = detect every frame)")
+    ap.add_argument("--engine", choices=ENGINES, default=d["engine"],
+                    help="classifier runtime and precision (fer_lib.engines)")
+    ap.add_argument("--threads", type=int, default=d["threads"],
+                    help="intra-op threads of torch, OpenCV and ONNX Runtime (0: their defaults)")
+    ap.add_argument("--track-scale", type=float, default=d["track_scale"],
+                    help="run KCF on the frame shrunk by this factor")
+    ap.add_argument("--detect-scale", type=float, default=d["detect_scale"],
+                    help="run the detector on the frame shrunk by this factor (--min-face stays in full-frame pixels)")
+    ap.add_argument("--detect-sync", action="store_true", default=not d["detect_async"],
+                    help="run the detector in the pipeline's thread (default: a second thread, so no frame waits)")
+    ap.add_argument("--per-face", action="store_true", default=not d["batch"],
+                    help="one classifier call per face (default: all faces of a frame in one call)")
+    ap.add_argument("--no-verify", action="store_true", default=not d["verify"],
                     help="trust KCF alone (no check that a tracked box still holds a face)")
     ap.add_argument("--min-face", type=int, default=40, help="smallest face in pixels")
     ap.add_argument("--margin", type=float, default=0.0, help="crop margin around the face box (fraction)")
-    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                    help="classifier weights (bfloat16: faster on CPU, slightly different probabilities)")
+
+
+def calibration_faces(root=None, n: int = 512, seed: int = 0) -> np.ndarray:
+    """`n` FER2013 Training faces (seeded) to calibrate engine ort-int8-static; RealtimeError when absent."""
+    from . import data
+    try:
+        ds = data.load("fer2013", root)
+    except Exception as e:
+        raise RealtimeError(f"engine ort-int8-static calibrates on FER2013 Training faces, which cannot be loaded "
+                            f"({e}); give --data-root or choose another --engine") from None
+    train = np.flatnonzero(ds.split == "Training")
+    return ds.images[np.random.default_rng(seed).choice(train, min(n, len(train)), replace=False)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fer_lib.realtime", description=__doc__.split("\n\n")[0])
+    ap.add_argument("input", nargs="?", help="video file, image folder, image file or camera index")
+    ap.add_argument("--camera", type=int, metavar="N", help="camera index (instead of INPUT)")
+    ap.add_argument("--show", action="store_true", help="show the labelled frames and the live fps in a window "
+                                                        "(q or Esc stops)")
+    ap.add_argument("-o", "--output", help="annotated video (default: <input name>_fer.mp4 in the current folder; "
+                                           "none with --show unless given)")
+    ap.add_argument("--csv", help="per-frame CSV (default: the output path with .csv)")
+    ap.add_argument("--checkpoint", help="a fer_lib.realtime.save_checkpoint file (default: untrained ZhaoCNN)")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    ap.add_argument("--data-root", help="FER2013's folder, for --engine ort-int8-static's calibration")
+    add_pipeline_options(ap)
     ap.add_argument("--max-frames", type=int, help="stop after this many frames (a camera runs until Ctrl-C)")
     ap.add_argument("--fps", type=float, default=30.0, help="output fps for image folders")
     a = ap.parse_args(argv)
     try:
+        if (a.input is None) == (a.camera is None):
+            raise RealtimeError("give one input: a video file, an image folder or image, or --camera N")
+        from .engines import to_engine
         from .core.train import resolve_device
         try:
             device = resolve_device(a.device)
         except ValueError as e:
             raise RealtimeError(str(e)) from None
         # Everything that can be wrong is checked before a file is opened for writing.
-        classifier = (load_checkpoint(a.checkpoint, device, a.dtype) if a.checkpoint
-                      else untrained_classifier(device, dtype=a.dtype))
+        if a.show:
+            check_display()
+        set_threads(a.threads)
+        base = load_checkpoint(a.checkpoint, device) if a.checkpoint else untrained_classifier(device)
+        calib = calibration_faces(a.data_root) if a.engine == "ort-int8-static" else None
+        classifier = to_engine(base, a.engine, a.threads or None, calib)
         pipeline = RealtimePipeline(a.detector, classifier, a.track_every, device, a.min_face, a.margin,
-                                    track_scale=a.track_scale, verify=not a.no_verify)
-        source = open_input(a.input, a.fps)
+                                    track_scale=a.track_scale, verify=not a.no_verify, detect_scale=a.detect_scale,
+                                    detect_async=not a.detect_sync, batch=not a.per_face)
+        source = open_input(str(a.camera) if a.camera is not None else a.input, a.fps)
         if not a.checkpoint:
             print(f"warning: untrained ZhaoCNN classifier — {NO_CHECKPOINT} (pass --checkpoint)", file=sys.stderr)
-        output = Path(a.output) if a.output else Path.cwd() / f"{source.name}_fer.mp4"
-        summary = run(source, pipeline, output, a.csv, a.max_frames)
+        output = (Path(a.output) if a.output else None if a.show else Path.cwd() / f"{source.name}_fer.mp4")
+        summary = run(source, pipeline, output, a.csv, a.max_frames, show=a.show)
     except RealtimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_summary(summary))
     if not a.checkpoint:
         print(f"note: {NO_CHECKPOINT}")
-    print(f"wrote {summary['output']} and {summary['csv']}")
+    if summary["output"]:
+        print(f"wrote {summary['output']} and {summary['csv']}")
     return 0
 
 
