@@ -11,6 +11,7 @@ Where things live (shared machinery apart from each paper's own code):
 - study/    claims (+ paper_claims.yaml), claims_audit, verdict, results, summary, plots, notebook (the notebook
             helper), report (HTML export)
 - entry points: reproduce (`python -m fer_lib.reproduce`), campaign (`python -m fer_lib.campaign`), nbclean;
-  realtime, speed, testmedia, saliency (paper 3's real-time pipeline and paper 4's saliency maps)
+  realtime (`python -m fer_lib.realtime`), realtime_bench, engines, speed, testmedia (paper 3's real-time pipeline:
+  detection + tracking, classifier engines, the fps bench, synthetic clips); saliency (paper 4's saliency maps)
 """
 __version__ = "0.1.0"
