@@ -8,7 +8,7 @@ For every (model, batch size) the full-profile plans train (fer_lib.papers.*.pla
 TrainConfig: optimizer, L2, frozen layers, augmentation), it measures training images/s of
   - solo eager:   fit() as every run uses it;
   - solo graphed: fit(cuda_graph=True) (CUDA only);
-  - packed xK:    fer_lib.packed.fit_packed, K seeds at once (img/s of the whole pack);
+  - packed xK:    fer_lib.core.packed.fit_packed, K seeds at once (img/s of the whole pack);
 and derives
   - FLOPs per training image (torch.utils.flop_counter over forward + backward of one batch);
   - bytes moved per training image, an estimate: every layer output written, re-read and its gradient written
@@ -40,10 +40,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_lib.models.registry import create_model  # noqa: E402
-from fer_lib.packed import fit_packed  # noqa: E402
+from fer_lib.core.packed import fit_packed  # noqa: E402
 from fer_lib.runs import costs as cost_model  # noqa: E402
 from fer_lib.runs.plans import load_plan_modules, plan_specs  # noqa: E402
-from fer_lib.train import TrainConfig, fit, resolve_device  # noqa: E402
+from fer_lib.core.train import TrainConfig, fit, resolve_device  # noqa: E402
 
 
 def sync(device):

@@ -17,7 +17,7 @@ predictions), when FER2013 is found (--data-root, $FER_DATA_ROOT or ../shared/da
 calibrated on 512 FER2013 Training faces (without FER2013: on the clips' face crops, and no agreement).
 Classifier: --checkpoint, else fer_lib.realtime.DEFAULT_CHECKPOINT when present, else an untrained ZhaoCNN
 (timings hold; agreement then means little). The paper's numbers (0.22 ± 0.05 ms per face, 80 fps; hardware
-never stated) are printed beside, from fer_lib/paper_claims.yaml.
+never stated) are printed beside, from fer_lib/study/paper_claims.yaml.
 The machine is shared: the load average is printed before and after; compare configurations within one run.
 Targets (issue 17): default configuration >= 80 fps with 1 face, >= 40 fps with 3, recall >= 0.95, >= 99 %
 identical predictions.
@@ -33,9 +33,9 @@ import numpy as np
 
 from fer_lib import realtime as rt
 from fer_lib import realtime_bench as rb
-from fer_lib.claims import claim
-from fer_lib.paths import project_root
-from fer_lib.results import hardware
+from fer_lib.study.claims import claim
+from fer_lib.core.paths import project_root
+from fer_lib.study.results import hardware
 from fer_lib.testmedia import make_clip
 
 
@@ -117,8 +117,8 @@ def main(argv=None):
         print("  " + line)
     print(f"{load_avg()}")
     if a.json:
-        from fer_lib.io import atomic_write_json
-        from fer_lib.results import _clean
+        from fer_lib.core.io import atomic_write_json
+        from fer_lib.study.results import _clean
         atomic_write_json(a.json, _clean({"hardware": hardware(), "rows": rows, "agreement": agreement,
                                           "load": os.getloadavg()}))
         print("wrote", a.json)

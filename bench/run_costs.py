@@ -19,7 +19,7 @@ import torch
 
 from fer_lib.models.registry import MODELS, create_model
 from fer_lib.runs.costs import device_kind, load_costs
-from fer_lib.train import TrainConfig, evaluate, fit, resolve_device
+from fer_lib.core.train import TrainConfig, evaluate, fit, resolve_device
 
 SIZE = {"STNClassifier": 28}   # models trained at another input size
 

@@ -5,7 +5,7 @@
 For paper 3's CNN (heavy: its 9216×4096 layer makes it compute-bound) and a light CNN (paper 4's baseline
 branch) it measures training images/s of
   - bound:  the model fed one pre-made batch over and over (forward + backward + Adam step; no data work);
-  - engine: fer_lib.train.fit — uint8 tensor in memory, batches sliced by index, augmented on the device, no host
+  - engine: fer_lib.core.train.fit — uint8 tensor in memory, batches sliced by index, augmented on the device, no host
             sync per step (on CUDA also "graphed": the same with TrainConfig(cuda_graph=True));
   - usual:  torchvision ImageFolder + PIL transforms + DataLoader over the same images written as PNG files,
             with the same augmentation (flip, rotation, translation, scale);
@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fer_lib.augment import Augment
+from fer_lib.core.augment import Augment
 from fer_lib.data.synthetic import make_synthetic
 from fer_lib.models.cnn import ZhaoCNN
 from fer_lib.models.sdl import SpatialDeepLearning
-from fer_lib.train import TrainConfig, fit, resolve_device
+from fer_lib.core.train import TrainConfig, fit, resolve_device
 
 AUG = Augment(flip=0.5, rotate=10, translate=0.1, scale=(0.9, 1.1), padding_mode="zeros")
 

@@ -64,7 +64,7 @@ def export_onnx(model: torch.nn.Module, engine: str = "ort-fp32", size: int = 48
         raise ValueError(f"engine={engine!r}: not an ONNX Runtime engine ({', '.join(ENGINES)})")
     if engine == "ort-int8-static" and (calibration is None or not len(calibration)):
         raise ValueError("engine 'ort-int8-static' needs calibration images (uint8 (n, 48, 48) faces)")
-    from .io import atomic_path
+    from .core.io import atomic_path
     extra = f"{engine}|{size}|{mean}|{std}".encode()
     if engine == "ort-int8-static":
         extra += hashlib.sha1(np.ascontiguousarray(calibration).tobytes()).digest()

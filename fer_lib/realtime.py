@@ -65,7 +65,7 @@ import torch
 import torch.nn as nn
 
 from .data.base import FER7
-from .io import atomic_path, atomic_torch_save
+from .core.io import atomic_path, atomic_torch_save
 from .testmedia import iou_matrix
 
 __all__ = ["RealtimeError", "CheckpointError", "MTCNNDetector", "HaarDetector", "make_detector", "make_kcf",
@@ -942,7 +942,7 @@ def main(argv=None) -> int:
         if (a.input is None) == (a.camera is None):
             raise RealtimeError("give one input: a video file, an image folder or image, or --camera N")
         from .engines import to_engine
-        from .train import resolve_device
+        from .core.train import resolve_device
         try:
             device = resolve_device(a.device)
         except ValueError as e:

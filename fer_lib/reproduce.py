@@ -38,8 +38,8 @@ import threading
 import time
 from pathlib import Path
 
-from .io import atomic_write_text
-from .results import hardware, project_root
+from .core.io import atomic_write_text
+from .study.results import hardware, project_root
 
 BASE_PARAMS = ("profile", "data_root", "device")
 
@@ -109,10 +109,10 @@ def check_data_root(profile: str, data_root: str | None) -> None:
 
 
 def export_html(executed: Path, out: Path | None = None) -> Path:
-    """HTML of an executed notebook: fer_lib.report.export_html (light report) when present, else nbconvert's."""
+    """HTML of an executed notebook: fer_lib.study.report.export_html (light report) when present, else nbconvert's."""
     out = out or executed.with_suffix(".html")
     try:
-        from .report import export_html as light
+        from .study.report import export_html as light
     except ImportError:
         light = None
     if light is not None:
@@ -122,7 +122,7 @@ def export_html(executed: Path, out: Path | None = None) -> Path:
                 os.replace(made, out)
             return out
         except Exception as e:  # the light report is a nicety: fall back to nbconvert's page, say so
-            print(f"    fer_lib.report.export_html failed on {executed.name} ({type(e).__name__}: {e}); "
+            print(f"    fer_lib.study.report.export_html failed on {executed.name} ({type(e).__name__}: {e}); "
                   "nbconvert's HTML used instead", file=sys.stderr)
     import nbformat
     from nbconvert import HTMLExporter

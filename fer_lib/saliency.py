@@ -6,7 +6,7 @@ standard readings are used:
 - `grad_cam`: Grad-CAM (Selvaraju et al. 2017; `captum.attr.LayerGradCam`) on one conv layer, ReLU'd and
   upsampled bilinearly to the input size.
 Both maps are scaled to [0, 1] per image. `explain` bundles them with the spatial transformer's view of the input
-(`model.last_stn_images`, paper 4's SDL-1 output) for `fer_lib.plots.saliency_panel`.
+(`model.last_stn_images`, paper 4's SDL-1 output) for `fer_lib.study.plots.saliency_panel`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from captum.attr import LayerAttribution, LayerGradCam, Saliency
 
-from .metrics import Predictions
+from .core.metrics import Predictions
 
 __all__ = ["last_conv", "gradient_saliency", "grad_cam", "pick_examples", "explain", "pack", "unpack"]
 

@@ -67,7 +67,7 @@ def inference_time(model: nn.Module, batch_size: int = 1, input_shape: tuple[int
                    max_seconds: float | None = None, amp: bool = False) -> dict:
     """Forward-pass time of `model` in eval mode on a random batch of `batch_size` inputs of `input_shape`.
 
-    amp: bfloat16 autocast on CUDA (what fer_lib.train uses there); ignored on CPU.
+    amp: bfloat16 autocast on CUDA (what fer_lib.core.train uses there); ignored on CPU.
     Returns time_call's dict (seconds per batch) plus "ms_per_face" (median per batch / batch_size),
     "mean_ms_per_face", "std_ms_per_face" and "faces_per_s" (from the median). The model is moved to
     `device` and put in eval mode; its training flag is restored afterwards.

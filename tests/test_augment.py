@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from fer_lib.augment import Augment, get_augment
+from fer_lib.core.augment import Augment, get_augment
 
 
 def test_no_augmentation_is_identity():

@@ -1,11 +1,11 @@
-"""Tests of fer_lib/paper_claims.yaml (the papers' numbers) and its loader fer_lib.claims."""
+"""Tests of fer_lib/study/paper_claims.yaml (the papers' numbers) and its loader fer_lib.study.claims."""
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fer_lib.claims import KEY, claim, claims_table, load_claims
+from fer_lib.study.claims import KEY, claim, claims_table, load_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_DIRS = [ROOT.parent / "shared" / "papers", Path("/work/shared/papers")]

@@ -1,5 +1,5 @@
 """The papers' internal inconsistencies, computed from their own numbers, at their printed precision."""
-from fer_lib.claims_audit import agrees, all_checks, decimals, inconsistent_cells
+from fer_lib.study.claims_audit import agrees, all_checks, decimals, inconsistent_cells
 
 
 def test_known_inconsistencies_are_found():

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from fer_lib import convergence as C
+from fer_lib.papers import p2_convergence as C
 
 
 def test_epochs_to_reach_is_first_epoch_one_based():

@@ -1,4 +1,4 @@
-"""fer_lib.datapack: data roots packed into parts under the carry limit and unpacked bit for bit."""
+"""fer_lib.core.datapack: data roots packed into parts under the carry limit and unpacked bit for bit."""
 import os
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_lib.datapack import check, pack, unpack
+from fer_lib.core.datapack import check, pack, unpack
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_an_existing_different_file_is_not_replaced(root, tmp_path):
 
 
 def test_command_line(root, tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "fer_lib.datapack", *a], capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "fer_lib.core.datapack", *a], capture_output=True, text=True)
     p = run("pack", "--data-root", str(root), "--out", str(tmp_path / "pack"), "--part-mb", "0.002")
     assert p.returncode == 0 and "parts" in p.stdout
     assert run("unpack", "--parts", str(tmp_path / "pack"), "--dest", str(tmp_path / "o")).returncode == 0

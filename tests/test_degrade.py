@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from fer_lib.degrade import degrade, degrade_per_sample, degrade_uint8, downsample
+from fer_lib.core.degrade import degrade, degrade_per_sample, degrade_uint8, downsample
 
 
 def test_shapes_and_identity():
@@ -29,7 +29,7 @@ def test_per_sample_and_uint8():
 
 
 def test_degrade_image_rounds_to_8_bits_and_resizes_after():
-    from fer_lib.degrade import degrade_image, to_uint8_grid
+    from fer_lib.core.degrade import degrade_image, to_uint8_grid
     u = torch.randint(0, 256, (2, 1, 20, 20), dtype=torch.uint8)
     x = (u.float() / 255 - 0.5) / 0.5
     torch.testing.assert_close(to_uint8_grid(x, 0.5, 0.5), x)            # already an image: unchanged

@@ -1,8 +1,8 @@
-"""fer_lib.io: the one atomic-write helper: the old file or the new one, never half of either, no temporary left."""
+"""fer_lib.core.io: the one atomic-write helper: the old file or the new one, never half of either, no temporary left."""
 import pytest
 import torch
 
-from fer_lib.io import atomic_path, atomic_torch_save, atomic_write, atomic_write_bytes, atomic_write_text
+from fer_lib.core.io import atomic_path, atomic_torch_save, atomic_write, atomic_write_bytes, atomic_write_text
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fer_lib.metrics import Predictions, accuracy, confusion, fmt_ci, mean_ci, per_class_report
+from fer_lib.core.metrics import Predictions, accuracy, confusion, fmt_ci, mean_ci, per_class_report
 
 Y = np.array([0, 0, 1, 1, 2, 2])
 P = np.array([0, 1, 1, 1, 2, 0])

@@ -1,4 +1,4 @@
-"""Packed runs (fer_lib.packed): K seeds trained as one stacked ensemble are the runs they would be alone."""
+"""Packed runs (fer_lib.core.packed): K seeds trained as one stacked ensemble are the runs they would be alone."""
 import numpy as np
 import pytest
 import torch
@@ -6,8 +6,8 @@ import torch.nn as nn
 
 from fer_lib.data.synthetic import make_synthetic
 from fer_lib.models.small import SmallCNN
-from fer_lib.packed import fit_packed
-from fer_lib.train import TrainConfig, fit
+from fer_lib.core.packed import fit_packed
+from fer_lib.core.train import TrainConfig, fit
 
 SEEDS = (0, 1, 2)
 CFG = TrainConfig(epochs=2, batch_size=16, lr=3e-3, augment="standard", progress=False, device="cpu",
@@ -19,7 +19,7 @@ def ds():
     return make_synthetic({"train": 80, "val": 24}, size=24, seed=5)
 
 
-def tiny():  # no dropout: packed members then match solo runs to float rounding (see fer_lib.packed)
+def tiny():  # no dropout: packed members then match solo runs to float rounding (see fer_lib.core.packed)
     return SmallCNN(num_classes=7, widths=(4, 8), dropout=0.0)
 
 

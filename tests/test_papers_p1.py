@@ -12,7 +12,7 @@ from fer_lib.models.pipeline import ARMS, CONTROLS, VARIANTS
 from fer_lib.papers import p1_wu_finch as p1
 from fer_lib.runs.hooks import HookContext, build
 from fer_lib.runs.spec import RunSpec
-from fer_lib.superres import CachedStage, save_weights
+from fer_lib.papers.p1_superres import CachedStage, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,114 @@ def test_weights_artefact_in_bf16_is_found_by_the_hook(tmp_path):
     model = build(spec.hooks[0], ctx)[1](create_model(spec.model, **spec.model_kw))
     w = edsr.state_dict()["head.0.weight"]
     torch.testing.assert_close(model.sr.state_dict()["head.0.weight"], w.to(torch.bfloat16).float())
+
+
+# --------------------------------------------------------------------------------------- analyses (notebook 01)
+from fer_lib.papers import p1_analysis as A   # noqa: E402
+
+NAMES = dict(A.SMOKE_NAMES)
+
+
+def _T(seeds=(0, 1)):
+    """A Table 2 result dict as A.table2 returns it: accuracy per seed, every arm on FER2013 and CK+, the paper's
+    four arms on the paper's protocol."""
+    T = {}
+    for i, arm in enumerate(ARMS):
+        T[arm, "FER2013"] = [0.5 + 0.01 * i + 0.001 * s for s in seeds]
+        T[arm, "CK+"] = [0.7 + 0.02 * i - 0.001 * s for s in seeds]
+        if arm in VARIANTS:
+            T[arm, "CK+ (paper's protocol)"] = [0.9 + 0.01 * i for _ in seeds]
+    return T
+
+
+def test_table1_claims_skip_the_papers_dashes_and_name_our_split():
+    ck, fer = make_synthetic(**p1.SMOKE_DATA["ckplus"]), make_synthetic(**p1.SMOKE_DATA["fer2013"])
+    t1 = A.table1(ck, fer)
+    rows = A.table1_claims(t1, NAMES)
+    cells = {(r["row"], r["column"]) for r in rows}
+    assert ("neutral", "CK+ train") not in cells and ("neutral", "FER2013 train") in cells   # CK+ prints "-"
+    n_paper = sum(not np.isnan(t1.loc[r, f"paper {c}"]) for r in t1.index for c in A.T1_COLUMNS)
+    assert len(rows) == n_paper
+    r = next(r for r in rows if r["row"] == "Total" and r["column"] == "FER2013 test")
+    assert r["values"] == t1.loc["Total", "ours FER2013 PrivateTest"] and r["split"] == "FER2013 PrivateTest"
+    assert r["unit"] == "count" and r["dataset"] == NAMES["FER2013"]
+    note = A.data_note(ck, fer)
+    assert "CK+ here: 140 labelled sequences" in note and "420 images = Training 280 + PublicTest 70" in note
+
+
+def _edsr_runs():
+    def rec(psnr, ssim, bic, best):
+        return {"best_epoch": best, "metrics": {"p1.psnr_ssim": {
+            "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "bicubic_psnr": bic, "bicubic_ssim": 0.5,
+            "psnr_per_image": list(psnr), "ssim_per_image": list(ssim)}}}
+    return {("l1", 2): (None, rec([30.0, 31.0, 32.0], [0.9, 0.9, 0.9], 29.0, 2)),
+            ("l2", 2): (None, rec([29.0, 30.5, 31.0], [0.8, 0.9, 0.85], 29.0, 0)),
+            ("l1", 4): (None, rec([25.0, 25.0, 25.0], [0.7, 0.7, 0.7], 24.0, 1)),
+            ("l2", 4): (None, rec([25.0, 25.0, 25.0], [0.7, 0.7, 0.7], 24.0, 1))}
+
+
+def test_edsr_table_pairs_l1_and_l2_per_face_and_judges_the_difference():
+    table, pairs = A.edsr_table(_edsr_runs())
+    assert list(table.method) == ["bicubic", "EDSR L1", "EDSR L2"] * 2
+    x2 = table[table.scale == "x2"].set_index("method")
+    assert x2.loc["EDSR L1", "PSNR gain over bicubic (dB)"] == pytest.approx(2.0)
+    assert x2.loc["EDSR L1", "best epoch"] == 3                     # stored 0-based, shown 1-based
+    assert pairs[2]["PSNR"]["mean"] == pytest.approx((1.0 + 0.5 + 1.0) / 3)
+    assert pairs[4]["PSNR"]["mean"] == 0
+    v = A.l1_vs_l2(pairs, "cpu").set_index("scale")["verdict on 'L1 is better'"]
+    assert v["x2"] == "holds here" and v["x4"] == "no difference resolved"
+    assert set(A.l1_vs_l2(pairs, "smoke")["verdict on 'L1 is better'"]) == {"not judged (synthetic data)"}
+
+
+def test_table2_claims_columns_seeds_and_notes():
+    plan, s = p1.plan("smoke", seeds=[0, 1]), p1.values("smoke", seeds=[0, 1])
+    T = _T()
+    rows = A.table2_claims(T, plan, s, NAMES)
+    assert len(rows) == len(T) and all(r["source"] == "Table 2" and r["pretrained"] is False for r in rows)
+    pp = [r for r in rows if r["column"] == A.PP]
+    assert {r["row"] for r in pp} == set(VARIANTS) and all(r["split"].startswith("train = test") for r in pp)
+    fer = [r for r in rows if r["column"] == "FER2013"]
+    assert all(r["config"] is not None and r["split"] == "PrivateTest" and "peak_frames" not in r["note"] for r in fer)
+    ck = [r for r in rows if r["column"] == "CK+"]
+    assert all(r["config"] is None and "subject-grouped" in r["split"] and "peak_frames=1" in r["note"] for r in ck)
+    assert all(r["seeds"] == [0, 1] and r["dataset"] in NAMES.values() for r in rows)
+    side = A.table2_side_by_side({k: v for k, v in T.items() if k != ("Base+bicubic", "CK+")})
+    assert side.loc["Base+bicubic", "ours CK+"] == "—" and side.loc["Base", "paper CK+"] == 87.2
+
+
+def test_control_and_gain_claims_are_paired_differences():
+    plan, s = p1.plan("smoke", seeds=[0, 1]), p1.values("smoke", seeds=[0, 1])
+    T = _T()
+    rows, table = A.control_claims(T, plan, s, NAMES)
+    assert len(rows) == len(table) == 4
+    r = next(r for r in rows if r["row"] == "Base+SR vs Base+bicubic" and r["column"] == "FER2013 gain (pp)")
+    np.testing.assert_allclose(r["values"], np.array(T["Base+SR", "FER2013"]) - np.array(T["Base+bicubic", "FER2013"]))
+    del T["Base+STN+bicubic", "CK+"]                       # a control not run: its pair is left out
+    assert len(A.control_claims(T, plan, s, NAMES)[0]) == 3
+    gains = A.gain_claims(_T(), plan, s, NAMES)
+    assert len(gains) == len(A.GAINS) * 2 + 2
+    g = next(r for r in gains if r["row"] == "Base+STN vs Base" and r["column"] == "CK+ gain (pp)")
+    np.testing.assert_allclose(g["values"], np.array(_T()["Base+STN", "CK+"]) - np.array(_T()["Base", "CK+"]))
+    assert "split" not in g and g["seeds"] == [0, 1]        # the gains name no split (as before the move)
+
+
+def test_stated_gains_recomputed_from_the_papers_table2():
+    t = A.stated_gains()
+    assert len(t) == 6 and t["matches"].sum() == 5     # §4.2's Base+SR vs Base+STN on FER2013 does not follow
+    bad = t[~t["matches"]].iloc[0]
+    assert (bad["gain"], bad["dataset"]) == ("Base+SR vs Base+STN", "FER2013")
+
+
+def test_timings_and_headline():
+    spec = SimpleNamespace(arm="EDSR x2 L1", seed=0)
+    rec = {"epochs": 2, "train_seconds": 3.0, "hardware": "cpu",
+           "history": {"columns": ["epoch", "img_per_s"], "rows": [[0, 10.0], [1, 20.0]]}}
+    runs = SimpleNamespace(planned=[SimpleNamespace(spec=spec), SimpleNamespace(spec=spec)], records=[rec, None])
+    t = A.timings(runs)
+    assert len(t) == 1 and t.loc[0, "img/s"] == 15.0
+    assert A.timings_by_run(t).loc["EDSR x2 L1", "train s"] == 3.0
+    table, _ = A.edsr_table(_edsr_runs())
+    lines = A.headline(_T(), table, {"stn": [0.99], "plain": [0.98]}, p1.values("smoke"), NAMES, "cpu", "never fires")
+    assert lines[0].startswith("STN on synthetic (MNIST stand-in) (cpu): 99.00") and "5k-image" in lines[0]
+    assert "EDSR L1 31.00 / 25.00" in lines[1] and lines[-1] == "lr schedule: never fires (Table 2, FER2013)"
+    assert "(paper 87.2)" in lines[2]

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchvision
 
-from fer_lib.claims import claim
+from fer_lib.study.claims import claim
 from fer_lib.models import transfer
 from fer_lib.models.transfer import ResNet50Transfer, imagenet_weights_file
 from fer_lib.papers import p2_transfer as P

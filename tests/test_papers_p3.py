@@ -2,7 +2,7 @@
 readings where the paper is silent, named as readings. Never trains."""
 import pytest
 
-from fer_lib.claims import claim
+from fer_lib.study.claims import claim
 from fer_lib.models import create_model
 from fer_lib.papers import p3_zhao
 from fer_lib.runs.plans import import_plan_modules, resolve

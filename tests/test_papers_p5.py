@@ -2,7 +2,7 @@
 trains DA on two domains (source ×1, target ×2), and every recipe runs through the run executor."""
 import pytest
 
-from fer_lib.claims import claim
+from fer_lib.study.claims import claim
 from fer_lib.models.drg import FACTORS
 from fer_lib.papers import p5_wang as P
 from fer_lib.runs.spec import RunSpec
@@ -113,7 +113,7 @@ def test_record_routing_equals_the_live_composition(tmp_path):
     import numpy as np
     import torch
 
-    from fer_lib import resolution as R
+    from fer_lib.papers import p5_resolution as R
     from fer_lib.models.drg import DRGFER, MRAFER
     from fer_lib.models.registry import create_model
     from fer_lib.runs import assemble

@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_lib import plots  # noqa: E402
+from fer_lib.study import plots  # noqa: E402
 
 
 def test_image_rows_mixed_sizes():

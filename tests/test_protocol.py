@@ -1,14 +1,14 @@
-"""fer_lib.papers.protocol (alias fer_lib.protocol): the common protocol's models, run plan and test views; the
+"""fer_lib.papers.protocol (alias fer_lib.papers.protocol): the common protocol's models, run plan and test views; the
 summary's table of them."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from fer_lib import protocol
+from fer_lib.papers import protocol
 from fer_lib.data.synthetic import make_synthetic
-from fer_lib.results import record, write_results
-from fer_lib.summary import protocol_table, readme_block
+from fer_lib.study.results import record, write_results
+from fer_lib.study.summary import protocol_table, readme_block
 
 torch.set_num_threads(1)
 
@@ -64,7 +64,7 @@ def test_protocol_table_and_readme_block(tmp_path):
             _rec("p3", "resolution", "p3 ResNet18", "mean accuracy x1-x8", [0.4, 0.42], "PrivateTest x1/x2"),
             _rec("p3", "abstract", "ResNet", "accuracy (%)", [0.6], "PrivateTest")]
     write_results("06_common_protocol", "cpu", recs, root=tmp_path)
-    from fer_lib.results import read_results
+    from fer_lib.study.results import read_results
     t = protocol_table(read_results("cpu", tmp_path))
     assert list(t.columns) == ["rank", "comparable", "PrivateTest", "clean", "x2", "mean x1-x8"]
     assert t.loc[("p3", "p3 ResNet18"), "PrivateTest"] == "61.00 (n=2)"    # no interval under 3 seeds

@@ -400,7 +400,7 @@ def test_bench_prints_the_table_and_the_targets(capsys, tmp_path):
     """bench/realtime_fps.py end to end on a tiny clip (the speed itself is the bench's business, not a test's)."""
     import importlib.util
 
-    from fer_lib.paths import project_root
+    from fer_lib.core.paths import project_root
     spec = importlib.util.spec_from_file_location("realtime_fps", project_root() / "bench" / "realtime_fps.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

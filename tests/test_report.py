@@ -7,7 +7,7 @@ import pytest
 import numpy as np
 from PIL import Image
 
-from fer_lib.report import clean_text, export_html
+from fer_lib.study.report import clean_text, export_html
 
 
 def _png(size=360, seed=0) -> str:
@@ -71,7 +71,7 @@ def test_code_cells_render_as_pygments_did_without_its_spans(tmp_path):
 
     from nbconvert import HTMLExporter
 
-    from fer_lib.report import _render
+    from fer_lib.study.report import _render
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# 03 · T"),
                 nbformat.v4.new_code_cell('\n\nx = "a<b>" & 1  # it\'s\n\tprint(x)  \n\n'), nbformat.v4.new_code_cell("")]
@@ -86,11 +86,11 @@ def test_code_cells_render_as_pygments_did_without_its_spans(tmp_path):
 
 
 def test_the_runner_imports_no_plotting_or_model_stack(tmp_path):
-    # The runner exports ten reports per `make all`: fer_lib.report must not pull pyplot/seaborn/scipy in, and
+    # The runner exports ten reports per `make all`: fer_lib.study.report must not pull pyplot/seaborn/scipy in, and
     # a notebook importing one model module must not pay for the registry's torchvision (torch._dynamo).
     import subprocess
     import sys
-    code = ("import sys, fer_lib.report, fer_lib.plots, fer_lib.models.small; "
+    code = ("import sys, fer_lib.study.report, fer_lib.study.plots, fer_lib.models.small; "
             "heavy = [m for m in ('matplotlib.pyplot', 'seaborn', 'scipy.stats', 'torchvision', 'nbconvert') "
             "if m in sys.modules]; print(heavy); assert not heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -17,10 +17,10 @@ from fer_lib import reproduce
 
 # A notebook's body can read two switch files in the project root: FAIL (raise after partial output) and SLOW
 # (sleep, so that a test can kill the runner mid-notebook). It writes its results file and one figure file
-# where fer_lib.paths says (the committed record, or an experiment's folder).
+# where fer_lib.core.paths says (the committed record, or an experiment's folder).
 BODY = """
 import os, pathlib, time
-from fer_lib.paths import figures_dir, reports_dir
+from fer_lib.core.paths import figures_dir, reports_dir
 root = pathlib.Path(os.environ["FER_PROJECT_ROOT"])
 res = reports_dir(profile) / "results" / f"{NAME}.json"
 res.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def test_parse_params_reads_yaml_values_and_rejects_bad_items():
 
 
 def test_recipe_values_are_parameters_that_say_where_they_come_from(project, capsys):
-    from fer_lib import notebook
+    from fer_lib.study import notebook
     run = notebook.start("01_x", "smoke", needs_data=False)
     got = run.recipe({"lr": (1e-4, "paper §4.2"), "batch_size": (16, "reading: not stated")}, lr=3e-4, batch_size=None)
     assert got == {"lr": 3e-4, "batch_size": 16}
@@ -231,7 +231,7 @@ def test_notebook_figures_and_results_follow_the_runners_folder(project, monkeyp
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from fer_lib import notebook
+    from fer_lib.study import notebook
     exp = project.parent / "exp"
     monkeypatch.setenv("FER_REPORTS_DIR", str(exp))
     monkeypatch.setenv("FER_FIGURES_DIR", str(exp / "figures"))
@@ -246,7 +246,7 @@ def test_notebook_figures_and_results_follow_the_runners_folder(project, monkeyp
 
 
 def test_notebook_start_refuses_a_missing_data_root_in_smoke(tmp_path):
-    from fer_lib import notebook
+    from fer_lib.study import notebook
     with pytest.raises(ValueError, match=r"parameter data_root='/nonexistent': no such folder \(the smoke profile"):
         notebook.start("01_x", "smoke", "/nonexistent")
     assert notebook.start("01_x", "smoke", str(tmp_path)).profile == "smoke"  # an existing folder is fine
@@ -259,7 +259,7 @@ def test_jobs_run_notebooks_side_by_side_and_the_summary_last(project):
     for name in ("01_a", "02_b"):
         _nb(project / "notebooks" / f"{name}.ipynb", check_cwd + BODY)
     _nb(project / "notebooks" / "07_summary.ipynb", check_cwd + (
-        "from fer_lib.paths import reports_dir\n"
+        "from fer_lib.core.paths import reports_dir\n"
         "assert all((reports_dir(profile) / 'results' / f'{n}.json').exists() for n in ('01_a', '02_b'))\n"))
     assert reproduce.run("smoke", root=project, jobs=2) == 0
     assert {k: v["status"] for k, v in _state(project / "reports" / "smoke").items()} == \

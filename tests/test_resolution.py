@@ -1,18 +1,18 @@
-"""Paper 5 engine hooks (resolution.py): factor batch_fns, RA-BN / DA losses, evaluation at every factor."""
+"""Paper 5: factor batch_fns (core/degrade.py), RA-BN / DA losses, evaluation at every factor (papers/p5_resolution)."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
-from fer_lib.degrade import degrade
+from fer_lib.core.degrade import CyclicFactor, FixedFactor, RandomFactor, degrade
+from fer_lib.core.train import TrainConfig, evaluate, fit
 from fer_lib.models.drg import DRGFER, MRAFER, RABN, Ensemble, make_dann
-from fer_lib.resolution import (
-    DA_PAPER_FACTORS, AtIndex, ClassHead, CyclicFactor, DALoss, FixedFactor, Oracle, RandomFactor, Routed,
-    accuracy_table, best_by_val, crossing_factor, factor_name, feature_distances, fuse, predict_grid, rabn_loss,
-    resize_dataset, rrn_predictions, steps_per_epoch, train_hooks,
+from fer_lib.papers.p5_resolution import (
+    DA_PAPER_FACTORS, AtIndex, ClassHead, DALoss, Oracle, Routed, accuracy_table, best_by_val, crossing_factor,
+    factor_name, feature_distances, fuse, predict_grid, rabn_loss, resize_dataset, rrn_predictions,
+    steps_per_epoch, train_hooks,
 )
-from fer_lib.train import TrainConfig, evaluate, fit
 
 
 class Tiny(nn.Module):
@@ -238,7 +238,7 @@ def test_test_time_degradation_is_rounded_too():
 
 def test_resize_to_the_network_size_comes_after_the_degradation():
     """input 16 px, network 40 px: ×4 leaves 4 px of detail (16 / 4), not 10 (40 / 4)."""
-    from fer_lib.degrade import downsample, to_uint8_grid
+    from fer_lib.core.degrade import downsample, to_uint8_grid
     u = torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8)
     x, y = (u.float() / 255 - 0.5) / 0.5, torch.zeros(3, dtype=torch.long)
     out, _ = FixedFactor(4, mean=0.5, std=0.5, out_size=40)(x, y)

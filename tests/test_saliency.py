@@ -8,8 +8,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from fer_lib import plots  # noqa: E402
-from fer_lib.metrics import Predictions  # noqa: E402
+from fer_lib.study import plots  # noqa: E402
+from fer_lib.core.metrics import Predictions  # noqa: E402
 from fer_lib.models.sdl import SpatialDeepLearning  # noqa: E402
 from fer_lib.saliency import explain, grad_cam, gradient_saliency, last_conv, pack, pick_examples, unpack  # noqa: E402
 

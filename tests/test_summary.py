@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from fer_lib import results as R
-from fer_lib.summary import (claims_vs_results, counts, findings, headline, protocol_table, readme_block,
+from fer_lib.study import results as R
+from fer_lib.study.summary import (claims_vs_results, counts, findings, headline, protocol_table, readme_block,
                              update_readme, write_cells)
-from fer_lib.verdict import VERDICT_WORDS, beside
+from fer_lib.study.verdict import VERDICT_WORDS, beside
 
 
 def _write(tmp_path, recs, profile="full", name="01_x", **extra):
@@ -110,7 +110,7 @@ def test_update_readme_block(tmp_path):
 
 
 def test_at_a_glance_from_a_notebooks_records():
-    from fer_lib.summary import at_a_glance
+    from fer_lib.study.summary import at_a_glance
     recs = [R.record("p3", "abstract", m, "accuracy (%)", [v], profile="full", dataset="FER2013", split="PrivateTest",
                      hw="GPU") for m, v in (("CNN", 0.6252), ("VGG", 0.6796), ("ResNet", 0.6615))]
     table, prose = at_a_glance(recs, "p3", "full")
@@ -122,7 +122,7 @@ def test_at_a_glance_from_a_notebooks_records():
 
 def test_open_runs_come_from_the_campaign_plans():
     # The README's "Still open" counts runs and GPU hours from the plans, per paper (never typed in by hand).
-    from fer_lib.summary import open_runs
+    from fer_lib.study.summary import open_runs
     todo = open_runs("full")
     assert set(todo.index) == {"p1", "p2", "p3", "p4", "p5"}
     assert (todo["runs"] > 0).all() and (todo["runs"] >= todo["stored"]).all()

@@ -5,8 +5,8 @@ import torch
 
 from fer_lib.data.synthetic import make_synthetic
 from fer_lib.models.edsr import EDSR
-from fer_lib.superres import fit_sr, fit_sr_ladder, lr_hr_batch, psnr_ssim, sr_loss, super_resolve
-from fer_lib.train import TrainConfig
+from fer_lib.papers.p1_superres import fit_sr, fit_sr_ladder, lr_hr_batch, psnr_ssim, sr_loss, super_resolve
+from fer_lib.core.train import TrainConfig
 
 CFG = TrainConfig(epochs=2, batch_size=16, lr=1e-3, augment="none", progress=False, device="cpu")
 
@@ -74,8 +74,8 @@ class _Recorder(torch.nn.Module):
 @pytest.mark.parametrize("stage_name", ["edsr", "bicubic"])
 def test_cached_stage_gives_the_live_classifier_input(stage_name):
     from fer_lib.models.pipeline import Bicubic, STNSRClassifier
-    from fer_lib.superres import CachedStage, stage_outputs
-    from fer_lib.train import evaluate, fit
+    from fer_lib.papers.p1_superres import CachedStage, stage_outputs
+    from fer_lib.core.train import evaluate, fit
 
     ds = make_synthetic({"train": 40, "val": 12}, seed=4)
     tr, va = ds.take("train"), ds.take("val")
@@ -106,7 +106,7 @@ def test_cached_stage_gives_the_live_classifier_input(stage_name):
 
 def test_cached_stage_refuses_unknown_inputs_and_warping_augmentation():
     from fer_lib.models.pipeline import Bicubic
-    from fer_lib.superres import CachedStage
+    from fer_lib.papers.p1_superres import CachedStage
     faces = make_synthetic({"t": 5}, seed=2).images
     cache = CachedStage(Bicubic(2), np.concatenate([faces, faces[:2]]), flips=False)
     assert len(cache) == 5                      # identical images share one entry
@@ -120,7 +120,7 @@ def test_cached_stage_refuses_unknown_inputs_and_warping_augmentation():
 
 
 def test_weights_round_trip_bf16_and_key(tmp_path):
-    from fer_lib.superres import load_weights, save_weights
+    from fer_lib.papers.p1_superres import load_weights, save_weights
     src = tiny(2)
     path = save_weights(src, tmp_path / "edsr.pt", key="abc", meta={"scale": 2})
     dst = load_weights(tiny(2), path, key="abc")

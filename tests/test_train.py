@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from fer_lib.data.synthetic import make_synthetic
 from fer_lib.models.small import SmallCNN
-from fer_lib.train import TrainConfig, build_seeded, class_weights, evaluate, fit, l2_penalty
+from fer_lib.core.train import TrainConfig, build_seeded, class_weights, evaluate, fit, l2_penalty
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_oversampling_balances_classes(ds):
     keep = np.flatnonzero((ds.labels != 0) | (np.arange(len(ds)) % 4 == 0))
     imb = ds.subset(keep).take("train")
     seen = []
-    import fer_lib.train as T
+    import fer_lib.core.train as T
     real = T.torch.multinomial
     T.torch.multinomial = lambda *a, **k: seen.append(real(*a, **k)) or seen[-1]
     try:
@@ -180,7 +180,7 @@ ZHAO_RUN = textwrap.dedent("""
     import torch
     from fer_lib.data.synthetic import make_synthetic
     from fer_lib.models.cnn import ZhaoCNN
-    from fer_lib.train import fit
+    from fer_lib.core.train import fit
     start = torch.initial_seed()
     ds = make_synthetic({"train": 192}, size=48, seed=0)
     r = fit(lambda: ZhaoCNN(num_classes=7), ds, None, dict(epochs=1, batch_size=16, max_batches=12, lr=1e-3,
@@ -304,8 +304,8 @@ def test_huge_lr_is_caught_in_the_first_epoch(ds):
 # ------------------------------------------------------------------ the engine without per-step host syncs (issue 15.1)
 def _reference_losses(ds, cfg: TrainConfig):
     """The engine as it was before issue 15: the same recipe with a `.item()` and a finite check per step."""
-    from fer_lib.augment import get_augment
-    from fer_lib.train import _epoch_seed, _l2_groups, _penalty, make_optimizer, make_scheduler
+    from fer_lib.core.augment import get_augment
+    from fer_lib.core.train import _epoch_seed, _l2_groups, _penalty, make_optimizer, make_scheduler
     torch.manual_seed(cfg.seed)
     model = tiny()
     torch.manual_seed(cfg.seed)
@@ -404,8 +404,8 @@ def test_healthy_run_is_not_flagged():
 
 
 def test_detect_collapse_on_predictions_and_rows():
-    from fer_lib.metrics import Predictions
-    from fer_lib.train import detect_collapse
+    from fer_lib.core.metrics import Predictions
+    from fer_lib.core.train import detect_collapse
     probs = np.tile([0.9, 0.05, 0.05], (100, 1))
     probs[:3] = [0.1, 0.8, 0.1]
     p = Predictions(np.zeros(100, int), probs, ("angry", "happy", "sad"))
@@ -455,7 +455,7 @@ def test_cuda_graph_run_resumes(ds, tmp_path):
 
 @cuda
 def test_packed_matches_solo_on_cuda(ds):
-    from fer_lib.packed import fit_packed
+    from fer_lib.core.packed import fit_packed
     cfgs = [TrainConfig(**{**CFG, "device": "cuda", "amp": False, "seed": s}) for s in (0, 1)]
     packed = fit_packed(_nodrop, ds.take("train"), ds.take("val"), cfgs)
     for c, p in zip(cfgs, packed):

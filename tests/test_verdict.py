@@ -1,8 +1,8 @@
-"""The one verdict policy (fer_lib/verdict.py), rule by rule."""
+"""The one verdict policy (fer_lib/study/verdict.py), rule by rule."""
 import pytest
 
-from fer_lib.claims import load_claims
-from fer_lib.verdict import (CATEGORIES, VERDICT_WORDS, assess, beside, binomial_half, category, judge, to_unit,
+from fer_lib.study.claims import load_claims
+from fer_lib.study.verdict import (CATEGORIES, VERDICT_WORDS, assess, beside, binomial_half, category, judge, to_unit,
                              uninformative_cells)
 
 
@@ -152,7 +152,7 @@ def test_beside_is_call_compatible():
 
 
 def test_records_carry_the_optional_fields():
-    from fer_lib.results import record
+    from fer_lib.study.results import record
     r = record("p3", "abstract", "CNN", "accuracy (%)", [0.6, 0.61, 0.62], profile="full", dataset="FER2013", hw="g",
                n_test=3589, comparable=False, deviation="one epoch of the paper's 30")
     assert r["n_test"] == 3589 and r["comparable"] is False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..paths import project_root
+from ..core.paths import project_root
 from .base import EMOTIONS, FER7, SOURCES, DatasetError, FaceDataset, not_found
 
 __all__ = ["EMOTIONS", "FER7", "DatasetError", "FaceDataset", "LOADERS", "load", "load_present", "data_root"]

@@ -71,7 +71,7 @@ def duplicate_summary(ds: FaceDataset) -> dict:
     }
 
 
-summary = duplicate_summary  # the old name, beside fer_lib.summary (the study's summary page)
+summary = duplicate_summary  # the old name, beside fer_lib.study.summary (the study's summary page)
 
 
 def dedup_test_mask(ds: FaceDataset, train_splits: str | Sequence[str], test_split: str) -> np.ndarray:

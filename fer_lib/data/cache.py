@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..io import atomic_write
+from ..core.io import atomic_write
 from .base import FaceDataset
 
 CACHE_VERSION = 1  # bump when a loader's output changes for the same source
@@ -116,7 +116,7 @@ def _write(f, arrays: dict) -> None:
 
 
 def save_npz(ds: FaceDataset, path: Path) -> None:
-    """Write atomically (fer_lib.io): a temporary file in the same folder, then os.replace."""
+    """Write atomically (fer_lib.core.io): a temporary file in the same folder, then os.replace."""
     arrays = {"images": ds.images, "labels": ds.labels, "split": ds.split.astype(str),
               "classes": np.asarray(ds.classes, dtype=str), "name": np.asarray(ds.name),
               "source": np.asarray(ds.source), "meta": np.asarray(json.dumps(ds.meta, default=_plain))}

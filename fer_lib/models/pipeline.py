@@ -28,7 +28,7 @@ ARMS = VARIANTS + CONTROLS
 
 
 class Bicubic(nn.Module):
-    """Plain bicubic upsampling by `scale` (no antialiasing, align_corners=False, as `fer_lib.degrade.upsample`):
+    """Plain bicubic upsampling by `scale` (no antialiasing, align_corners=False, as `fer_lib.core.degrade.upsample`):
     the control stage that stands where EDSR stands. No parameters."""
 
     def __init__(self, scale: int = 2):

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from ..io import atomic_write_text
+from ..core.io import atomic_write_text
 from . import cnn, drg, edsr, pipeline, resnet, sdl, small, stn, transfer
 from .cnn import ResidualCNN, VanillaCNN, ZhaoCNN, ZhaoVGG, gaussian_weights_init
 from .drg import FACTORS, RABN, RRN, make_dann, make_drgfer

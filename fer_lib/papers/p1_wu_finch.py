@@ -22,6 +22,9 @@ input is the live pipeline's (tests/test_superres.py).
 
 The learning-rate halving every 2x10^5 minibatches never fires in Table 2: a 60-epoch FER2013 classifier at batch
 16 makes 60 x 1,795 = 107,700 minibatches (`schedule_note`). It fires once in the EDSR runs (3x10^5 minibatches).
+
+What notebook 01 shows and records from these runs (Tables 1-2, Figs 5-6, EDSR's PSNR/SSIM, the stated gains) is in
+`p1_analysis`.
 """
 from __future__ import annotations
 
@@ -172,24 +175,24 @@ def edsr_name(scale: int, loss: str) -> str:
 # ------------------------------------------------------------------------------------------------ hooks
 @register("p1.lr_hr", "batch_fn")
 def _lr_hr(ctx: HookContext, scale: int):
-    from ..superres import lr_hr_batch
+    from .p1_superres import lr_hr_batch
     return lr_hr_batch(scale)
 
 
 @register("p1.lr_hr_val", "val_batch_fn")
 def _lr_hr_val(ctx: HookContext, scale: int):
-    from ..superres import lr_hr_batch
+    from .p1_superres import lr_hr_batch
     return lr_hr_batch(scale)
 
 
 @register("p1.sr_loss", "loss_fn")
 def _sr_loss(ctx: HookContext, kind: str = "l1"):
-    from ..superres import sr_loss
+    from .p1_superres import sr_loss
     return sr_loss(kind)
 
 
 def _load_edsr(ctx: HookContext, need: str, model):
-    from ..superres import load_weights
+    from .p1_superres import load_weights
     return load_weights(model, ctx.artefact(need, "weights"))
 
 
@@ -207,7 +210,7 @@ def _init_from_lower(ctx: HookContext, need: str, scale: int, **kw):
 @register("p1.psnr_ssim", "metrics")
 def _psnr_ssim(ctx: HookContext, split: str = "PrivateTest"):
     """Held-out PSNR/SSIM (fp32, `scale` border pixels shaved) of EDSR and of bicubic, per image."""
-    from ..superres import psnr_ssim, super_resolve
+    from .p1_superres import psnr_ssim, super_resolve
 
     def metrics(model, data):
         faces = data.views[split].images
@@ -229,7 +232,7 @@ def _sr_stage(ctx: HookContext, need: str | None = None, cache: bool = False, au
     """Load the needed EDSR run's weights into the pipeline's SR slot (bicubic arms: nothing to load); with
     `cache` (no STN in front, frozen stage), replace the stage by a `CachedStage` over every face of the run."""
     import torch
-    from ..superres import CachedStage
+    from .p1_superres import CachedStage
 
     def apply(model):
         if need is not None:
@@ -346,106 +349,3 @@ def plan(profile: str, **overrides) -> list[RunSpec]:
                 specs.append(t2(arm, ck_ds, ck_kw, cfg, seed, split={}, train=("all",), val=(), evaluate=("all",),
                                 cap={}, label="Table 2 CK+ (paper's protocol: train = test)"))
     return specs
-
-
-# ------------------------------------------------------------------------------------------------ analyses
-T2 = {"FER2013": ("Table 2 FER2013", "PrivateTest"), "CK+": ("Table 2 CK+ (subject-grouped folds)", "test"),
-      "CK+ (paper's protocol)": ("Table 2 CK+ (paper's protocol: train = test)", "all")}
-
-
-def _stored(runs, arm: str):
-    return [(p.spec, r) for p, r in zip(runs.planned, runs.records) if p.spec.arm == arm and r is not None]
-
-
-def table2(runs, seeds) -> dict[tuple[str, str], list[float]]:
-    """{(arm, column): [accuracy per seed]} for the columns of `T2`. CK+ folds are pooled per seed (correct over
-    all test images of the folds run); a seed with no stored run is left out."""
-    out = {}
-    for column, (label, view) in T2.items():
-        for arm in ARMS:
-            got = _stored(runs, f"{label} · {arm}")
-            if not got:
-                continue
-            vals = []
-            for seed in seeds:
-                ms = [r["metrics"][view] for spec, r in got if spec.seed == seed]
-                if ms:
-                    vals.append(sum(m["accuracy"] * m["n"] for m in ms) / sum(m["n"] for m in ms))
-            out[arm, column] = vals
-    return out
-
-
-def edsr_runs(runs) -> dict[tuple[str, int], tuple]:
-    """{(loss, scale): (spec, record)} of the stored EDSR runs."""
-    return {(loss, scale): got[0] for loss in ("l1", "l2") for scale in (2, 4)
-            if (got := _stored(runs, f"EDSR x{scale} {loss.upper()}"))}
-
-
-def weights(runs, store, spec) -> str:
-    """Path of a stored run's kept weights (the EDSR and STN runs keep theirs)."""
-    key = next(p.key for p in runs.planned if p.spec is spec)
-    folder = store.find_artefacts(key)
-    if folder is None:
-        raise FileNotFoundError(f"{spec.label}: its weights ({key}) are not in {store.artefacts}")
-    return str(folder / "weights.pt")
-
-
-# Table 1's row names -> canonical class names of fer_lib.data.
-PAPER_ROW = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy", "neutral": "neutral",
-             "sadness": "sad", "surprise": "surprise", "contempt": "contempt"}
-# Our column beside each of Table 1's: CK+ = the whole labelled set (the paper lists it as both train and test);
-# FER2013: Training beside "train", PrivateTest (our Table 2 test split) beside "test".
-T1_COLUMNS = {"CK+ train": ("ours CK+ (whole set)", "CK+"), "CK+ test": ("ours CK+ (whole set)", "CK+"),
-              "FER2013 train": ("ours FER2013 Training", "FER2013"),
-              "FER2013 test": ("ours FER2013 PrivateTest", "FER2013")}
-
-
-def table1(ck, fer) -> pd.DataFrame:
-    """Table 1 (the paper's counts) beside ours: CK+ whole set, FER2013 Training / PublicTest / PrivateTest."""
-    from ..claims import claims_table
-    paper = claims_table(PAPER, "Table 1")
-    ck_counts, fer_counts = ck.counts(), fer.counts()
-
-    def count(table, row, split):
-        cls = PAPER_ROW.get(row, "total")
-        return int(table.loc[cls, split]) if cls in table.index else 0
-    ours = pd.DataFrame({"ours CK+ (whole set)": [count(ck_counts, r, ck.splits[0]) for r in paper.index],
-                         **{f"ours FER2013 {sp}": [count(fer_counts, r, sp) for r in paper.index]
-                            for sp in ("Training", "PublicTest", "PrivateTest")}}, index=paper.index)
-    return pd.concat([paper.add_prefix("paper "), ours], axis=1)
-
-
-def table1_checks() -> pd.DataFrame:
-    """The paper against itself (sums, totals, the text of §4.1) and against the official FER2013 release."""
-    from ..claims import claim, claims_table
-    from ..claims_audit import FER2013_OFFICIAL, p1_checks
-    t1 = claims_table(PAPER, "Table 1")
-    say = lambda col: claim(PAPER, "text §4.1", "FER2013", col)   # noqa: E731
-    own = [{"check": c["check"], "the paper says": c["the paper says"], "computed": c["computed from the paper"],
-            "consistent": c["consistent"]} for c in p1_checks() if c["check"].startswith("Table 1")]
-    n_tr, n_pub, n_all = say("Training images"), say("PublicTest = PrivateTest images (each)"), say("total images")
-    official = (FER2013_OFFICIAL["total"], FER2013_OFFICIAL["Training"], FER2013_OFFICIAL["PublicTest"])
-    own += [
-        {"check": "text: FER2013 total = Training + PublicTest + PrivateTest", "the paper says": f"{n_all:g}",
-         "computed": f"{n_tr:g} + 2 × {n_pub:g} = {n_tr + 2 * n_pub:g}", "consistent": n_all == n_tr + 2 * n_pub},
-        {"check": "Table 1 FER2013 train total vs the text's Training count",
-         "the paper says": f"{t1.loc['Total', 'FER2013 train']:g}", "computed": f"text: {n_tr:g}",
-         "consistent": t1.loc["Total", "FER2013 train"] == n_tr},
-        {"check": "Table 1 FER2013 test total vs the text's test split size",
-         "the paper says": f"{t1.loc['Total', 'FER2013 test']:g}", "computed": f"text: {n_pub:g} each",
-         "consistent": t1.loc["Total", "FER2013 test"] == n_pub},
-        {"check": "text FER2013 counts vs the official release", "the paper says": f"{n_all:g} / {n_tr:g} / {n_pub:g}",
-         "computed": "official {} / {} / {}".format(*official), "consistent": (n_all, n_tr, n_pub) == official},
-        {"check": "Table 1 FER2013 neutral (train) vs happiness, the largest official class", "the paper says":
-         f"neutral {t1.loc['neutral', 'FER2013 train']:g} > happiness {t1.loc['happiness', 'FER2013 train']:g}",
-         "computed": "official Training: neutral 4965 < happy 7215", "consistent": False},
-        {"check": "Table 1 CK+ disgust train vs test (every other class has train = test)", "the paper says":
-         f"{t1.loc['disgust', 'CK+ train']:g} vs {t1.loc['disgust', 'CK+ test']:g}",
-         "computed": "equal if train = test = all 327",
-         "consistent": t1.loc["disgust", "CK+ train"] == t1.loc["disgust", "CK+ test"]},
-        {"check": "Table 1 CK+: train = test (same images for training and testing?)", "the paper says":
-         f"{t1.loc['Total', 'CK+ train']:g} = {t1.loc['Total', 'CK+ test']:g}",
-         "computed": f"text: {claim(PAPER, 'text §4.1', 'CK+', 'labelled sequences'):g} labelled sequences in all",
-         "consistent": False},
-    ]
-    return pd.DataFrame(own)

@@ -7,7 +7,7 @@ Three models (registry names VanillaCNN, ResidualCNN, ResNet50Transfer) trained 
   our addition: the random split leaks byte-identical images into the test part);
 - ablations on the random split, Vanilla CNN (and Residual CNN for BN): class weights (inverse frequency, none;
   the paper's vector is the Table 2 run) and batch norm off (§3's "BN increases the convergence speed by 31 %",
-  scored by fer_lib.convergence's absolute-target reading) — ≥ 3 seeds in the cpu and full profiles.
+  scored by fer_lib.papers.p2_convergence's absolute-target reading) — ≥ 3 seeds in the cpu and full profiles.
 
 Each Table 2 run carries its own duplicate audit (hook `p2.leak`): the positions, in the order of the record's
 test predictions, of the images with a byte-identical copy among its training images — so "(dedup)" numbers
@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..claims import claim
+from ..study.claims import claim
 from ..models.transfer import imagenet_weights_file
 from ..runs.hooks import register
 from ..runs.plans import layered_settings
@@ -67,7 +67,7 @@ READINGS = {
     "seeds": ([0, 1, 2], "reading: the paper reports one run; 3 seeds give the spread a verdict needs"),
     "ablation_seeds": ([0, 1, 2], "issue 19: ≥ 3 seeds for the class-weight and BN ablations (cheap CNN runs)"),
     "convergence_margin": (0.20, "reading: convergence target = majority-class share + 20 pp, one absolute "
-                                 "target for every run (fer_lib.convergence)"),
+                                 "target for every run (fer_lib.papers.p2_convergence)"),
     "convergence_window": (3, "reading: epochs in the trailing mean the target is read on"),
 }
 NARROW = {"VanillaCNN": {"channels": [8, 16, 32, 64], "fc_hidden": 64},
@@ -514,7 +514,7 @@ def convergence(runs, s: dict) -> tuple[pd.DataFrame, float, float]:
     absolute target (majority-class share of the curve's images + `convergence_margin`), NaN when never reached;
     with BN = the Table 2 random-split run, without = the ablation run (same seed, recipe, budget).
     Returns (table indexed by model, seed, run; target; majority share)."""
-    from .. import convergence as conv
+    from . import p2_convergence as conv
     from ..runs.store import history
     recs = [r for name in CNNS for r in stored(runs, arm(name, "random")) + stored(runs, bn_arm(name))]
     if not recs:
@@ -541,7 +541,7 @@ def bn_claims(runs, conv_tab: pd.DataFrame, target: float, majority: float, s: d
               dataset: str) -> list[dict]:
     """text §3's 31 %: per CNN the speed-up and the epochs saved per seed (NaN where a side never reached the
     target), with how many seeds reached it on each side."""
-    from .. import convergence as conv
+    from . import p2_convergence as conv
     out = []
     for name, row in BN_ROWS.items():
         t = conv_tab.loc[name] if len(conv_tab) and name in conv_tab.index.get_level_values(0) else None
@@ -564,7 +564,7 @@ def curve_figures(runs, s: dict, profile: str, part: str, resnet_pretrained: boo
     """{figure name: learning-curve figure} of one part, from the stored histories: "table2" (Figs 2-4: per model,
     random split, every seed), "official" (§5), "class weights" (§6a) or "batch norm" (§6b) (the ablations: first
     ablation seed). Arms without a stored run are left out."""
-    from .. import plots
+    from ..study import plots
     from ..runs.store import history
     h = lambda arm_, seeds=None: {r["spec"]["seed"]: history(r) for r in stored(runs, arm_, seeds)}
     figs, a0 = {}, s["ablation_seeds"][:1]
@@ -594,10 +594,10 @@ def curve_figures(runs, s: dict, profile: str, part: str, resnet_pretrained: boo
 
 # ------------------------------------------------------------------------------------------------ the paper itself
 def audit_table() -> pd.DataFrame:
-    """§7: the paper's numbers against each other, FER2013 and the literature (fer_lib.claims_audit.p2_checks +
+    """§7: the paper's numbers against each other, FER2013 and the literature (fer_lib.study.claims_audit.p2_checks +
     Table 2 vs the text's repeated numbers)."""
-    from ..claims import claims_table
-    from ..claims_audit import p2_checks
+    from ..study.claims import claims_table
+    from ..study.claims_audit import p2_checks
     t = claims_table(PAPER, "Table 2")
     text = lambda row, col: claim(PAPER, "text §3", row, col)
     near = lambda a, b: abs(a - b) <= 1.0   # text percentages vs the table, within 1 pp

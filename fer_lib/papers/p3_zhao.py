@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..claims import claim
+from ..study.claims import claim
 from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec
 
@@ -167,7 +167,7 @@ def curves_figure(histories: dict[int, pd.DataFrame], title: str, best_epochs: b
                   mark: tuple[float, str] | None = None):
     """Figs 2-4: training (dashed) and PublicTest (solid) curves per seed; `best_epochs` marks each seed's best
     PublicTest epoch (grey), `mark` = (epoch, label) one of the paper's epochs (red)."""
-    from .. import plots
+    from ..study import plots
     fig = plots.learning_curves({f"seed {s}": h for s, h in histories.items()}, title)
     ax = fig.axes[0]
     for h in histories.values() if best_epochs else ():
@@ -182,7 +182,7 @@ def confusion_figure(ours_cm: pd.DataFrame, paper_cm: pd.DataFrame, title: str):
     """Table I beside ours: two row-normalised confusion heatmaps (rows true class, columns predicted)."""
     import matplotlib.pyplot as plt
 
-    from .. import plots
+    from ..study import plots
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     plots.confusion_heatmap(ours_cm, title, ax=axes[0])
     plots.confusion_heatmap(paper_cm, "paper: Table I", ax=axes[1])
@@ -229,7 +229,7 @@ def save_realtime_classifier(runs, profile: str, dataset: str):
 
     from .. import realtime as rt
     from ..models import create_model
-    from ..paths import project_root
+    from ..core.paths import project_root
     from ..runs import Store
     if profile == "smoke":
         return None

@@ -47,7 +47,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..claims import claim
+from ..study.claims import claim
 from ..runs.hooks import register as register_hook
 from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook
@@ -336,7 +336,7 @@ def _amp(ctx) -> bool:
 def train_clean(ctx, n: int = 0):
     """Clean training accuracy (no augmentation, no oversampling) of the selected weights, on all training images
     or a fixed random `n` of them (drawn with seed 0: every run of a dataset sees the same images)."""
-    from ..train import evaluate
+    from ..core.train import evaluate
 
     def metric(model, data):
         ds = data.train
@@ -352,7 +352,7 @@ def saliency(ctx, split: str | None = None):
     """Fig. 15: gradient saliency, Grad-CAM (baseline branch's last conv) and SDL-1's view of one test image per
     class, stored in the record (fer_lib.saliency.pack) so the figure needs no weights."""
     from ..saliency import explain, last_conv, pack, pick_examples
-    from ..train import evaluate
+    from ..core.train import evaluate
 
     def metric(model, data):
         name = split or ctx.spec.evaluate[0]["split"]
@@ -572,7 +572,7 @@ def probe_table(records: list[dict]) -> pd.DataFrame:
 
 def table7_row(name: str, vals: list[float]) -> dict:
     """One row of Table 7 (mean, σ, n, Student-t and z half-widths on our runs) beside the paper's."""
-    from ..metrics import mean_ci
+    from ..core.metrics import mean_ci
     m = mean_ci(vals)
     T7 = lambda col: claim(PAPER, "Table 7", name, col)
     return {"dataset": name, "ours: mean %": m["mean"] * 100, "σ (pp)": m["std"] * 100, "n": m["n"],

@@ -1,7 +1,7 @@
 """Paper 5's runs: Wang et al., "Dynamic Resolution Guidance for Facial Expression Recognition" (DRGFER; §3-5).
 
 Per seed, 13 trainings of a ResNet18 (fer_lib.models: resnet18, RRN, RABN, DANN), each degrading its faces by
-the resolution factors of its recipe (fer_lib.resolution.train_hooks):
+the resolution factors of its recipe (fer_lib.papers.p5_resolution.train_hooks):
 - Table 3 rows ×1, ×2, ×4, ×6, ×8: one network per factor — also DRGFER's FER blocks (§4.2);
 - Table 3 joint rows ×1&×2, ×1&×2&×4, ×1&…&×6, ×1&…&×8 (the last is MSTrain, Tables 1-2);
 - the RRN (§4.1, eqs. 1-3): the factor index as target;
@@ -33,9 +33,9 @@ paper names no validation set; split kind "random_within"), its official test sp
 """
 from __future__ import annotations
 
-from ..claims import claim
+from ..study.claims import claim
 from ..models.drg import FACTORS
-from ..resolution import DA_PAPER_FACTORS, TABLE3_FACTORS, factor_name, steps_per_epoch, train_hooks
+from .p5_resolution import DA_PAPER_FACTORS, TABLE3_FACTORS, factor_name, steps_per_epoch, train_hooks
 from ..runs.hooks import register
 from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook, view
@@ -159,7 +159,7 @@ def loss(ctx, method, factors, out_size=None, **kw):
 def resize(ctx, size):
     """Every image bicubic-resized to size × size uint8 BEFORE training (FERPlus 48 -> 100: the paper's original
     size, on which the factors act)."""
-    from ..resolution import resize_dataset
+    from .p5_resolution import resize_dataset
     return lambda ds, role: resize_dataset(ds, size)
 
 
@@ -173,7 +173,7 @@ def imagenet_init(ctx, source):
 def _role_data(data, role: str, size: int | None):
     """A run's split by role ("val" or an evaluated split name), resized like the run's own data (the data hook
     applies to training and views, not to what a metrics hook reads)."""
-    from ..resolution import resize_dataset
+    from .p5_resolution import resize_dataset
     ds = data.val if role == "val" else data.views[role]
     return resize_dataset(ds, size) if size else ds
 
@@ -190,9 +190,9 @@ def grid(ctx, grid, size=None, out_size=None):
     "<role> x<k> pred" (the predicted class indices as a digit string; "pred" or "both"): Table 3's ×12-×16
     columns, the RRN's routing there, and the validation grid that picks a block per factor (§5.4) — compact,
     so the record stays small and DRGFER is assembled from records without weights."""
-    from ..resolution import FixedFactor
+    from ..core.degrade import FixedFactor
     from ..runs.store import encode_labels
-    from ..train import evaluate
+    from ..core.train import evaluate
 
     def metrics(model, data):
         out = {}
@@ -215,7 +215,7 @@ def rabn_grid(ctx, factors, split, size=None, out_size=None):
     """RA-BN's predicted classes on `split` at every test factor with every BatchNorm branch: keys
     "BN x<b> x<k>" (branch of factor b, images degraded by k). Routing (by the RRN's stored decision: the paper's
     column, like DRGFER's) and the oracle (the true factor's branch) are assembled from these (`rabn`)."""
-    from ..resolution import AtIndex, predict_grid
+    from .p5_resolution import AtIndex, predict_grid
     from ..runs.store import encode_labels
 
     def metrics(model, data):
@@ -230,9 +230,9 @@ def rabn_grid(ctx, factors, split, size=None, out_size=None):
 @register("p5.fig2", "metrics", version=1)
 def fig2(ctx, factors, split, n_images, normalise=False, size=None, out_size=None):
     """Fig 2's data (§1) from the ×1 network right after training: per factor, the mean feature distance of an
-    image to its ×k version and between different images (fer_lib.resolution.feature_distances), as lists —
+    image to its ×k version and between different images (fer_lib.papers.p5_resolution.feature_distances), as lists —
     the figure then needs no weights."""
-    from ..resolution import feature_distances
+    from .p5_resolution import feature_distances
 
     def metrics(model, data):
         d = feature_distances(model, _role_data(data, split, size), factors, n_images=n_images, normalise=normalise,
@@ -414,11 +414,11 @@ def _acc(pred, y) -> float:
 
 
 def rrn_predictions(recs: dict):
-    """The RRN's factor predictions on every test image at every factor (fer_lib.metrics.Predictions, classes
+    """The RRN's factor predictions on every test image at every factor (fer_lib.core.metrics.Predictions, classes
     "x1"…"x8"): its accuracy and confusion over factors, which the paper never reports."""
     import numpy as np
 
-    from ..metrics import Predictions
+    from ..core.metrics import Predictions
     from ..runs.store import predictions
     ps = [predictions(recs["RRN"], f"{_test(recs['RRN'])} {factor_name(k)}") for k in FACTORS]
     names = tuple(factor_name(k) for k in FACTORS)
@@ -442,7 +442,7 @@ def table3(recs: dict) -> tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame"]:
     import numpy as np
     import pandas as pd
 
-    from ..resolution import best_by_val
+    from .p5_resolution import best_by_val
     y = true_labels(recs)
     cols = [factor_name(k) for k in TABLE3_FACTORS]
     t = pd.DataFrame({factor_name(k): {r: accuracy(recs[f"Table 3 · {r}"], k) for r in T3_ROWS}
@@ -462,7 +462,7 @@ def table2(recs: dict, da_extension: bool = True) -> "pd.DataFrame":
     MSTrain), then ours, labelled: both oracles, DRGFER with best-on-validation blocks, DA with five domains."""
     import pandas as pd
 
-    from ..resolution import fuse
+    from .p5_resolution import fuse
     from ..runs.store import predictions
     y = true_labels(recs)
     best = table3(recs)[0].loc["DRGFER (oracle, best-val blocks)"]
@@ -527,7 +527,7 @@ def paper_router_check() -> tuple["pd.DataFrame", str]:
     resolution network and the best of all Table 3 networks, and a sentence on what that implies for its router."""
     import pandas as pd
 
-    from ..claims import claims_table
+    from ..study.claims import claims_table
     p3 = claims_table(PAPER, "Table 3")
     cols, single, joint = [factor_name(k) for k in FACTORS], T3_ROWS[:len(FACTORS)], T3_ROWS[len(FACTORS):]
     p3_all = p3.loc[single + joint, cols]
@@ -555,7 +555,7 @@ def mean_row_check(table: str) -> "pd.DataFrame":
     """Is the paper's printed mean row the average of its factor rows? (from the claims)"""
     import pandas as pd
 
-    from ..claims import claims_table
+    from ..study.claims import claims_table
     p = claims_table(PAPER, table)
     rows = [factor_name(k) for k in FACTORS]
     t = pd.DataFrame({"printed mean row": p.loc["Mean"], "average of x1…x8": p.loc[rows].mean().round(3)})
@@ -593,7 +593,7 @@ def not_run_rows(run, reason: str, dataset: str = "ferplus") -> int:
     """Record as not run, with `reason`, the result claims this dataset's run does not measure: on FERPlus (and
     smoke) every RAF-DB claim (Table 1, its §5.3 prose, Table 3 as published, §5.4); on RAF-DB the FERPlus Table 2.
     Returns how many."""
-    from ..claims import load_claims
+    from ..study.claims import load_claims
     cl = load_claims()
     rows = cl[(cl.paper == PAPER) & cl.source.isin(["Table 2"] if dataset == "rafdb" else RAFDB_SOURCES)
               & (cl.kind == "result")]
@@ -656,7 +656,7 @@ def headline(table2: dict, rrn_tab: dict, cross: list, profile: str, data_name: 
     """The notebook's summary lines: Table 2's (RAF-DB: Table 1's) mean row (the paper's columns, then the oracle
     pair and the five-domain DA extension), the RRN's accuracy, Fig 2's crossing factor, RAF-DB's state (on RAF-DB:
     FERPlus's), the runs' state."""
-    from ..metrics import fmt_ci, mean_ci
+    from ..core.metrics import fmt_ci, mean_ci
 
     def pct(row, col, tables=table2):
         return fmt_ci(mean_ci(per_seed(tables, row, col)))

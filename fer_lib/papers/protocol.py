@@ -3,10 +3,10 @@ resolution robustness (the summary's sections 2-4; notebook 06).
 
 The five papers cannot be ranked from their own numbers: each used its own split (official, random 80/20,
 80/10/10), budget, augmentation and test set. Here each paper's main FER2013 model is trained by the one engine
-(`fer_lib.train.fit`) under one recipe — same optimiser, epochs, batch, augmentation, seeds, official split
+(`fer_lib.core.train.fit`) under one recipe — same optimiser, epochs, batch, augmentation, seeds, official split
 (Training / PublicTest for the epoch choice / PrivateTest) — and every model is then tested three ways:
 on PrivateTest, on the PrivateTest images that have no byte-identical copy in Training (`clean`), and on
-PrivateTest degraded by paper 5's factors ×1…×8 (bicubic down, bicubic back up, `fer_lib.degrade`).
+PrivateTest degraded by paper 5's factors ×1…×8 (bicubic down, bicubic back up, `fer_lib.core.degrade`).
 
 Which model stands for each paper (a reading; `MAIN_MODELS` is switchable by name, each a registry model):
 - p1 Wu & Finch: Base+STN (ResNet18 behind the identity-initialised STN). Their best rows add EDSR ×2, which
@@ -30,10 +30,10 @@ from typing import Sequence
 import numpy as np
 import torch.nn as nn
 
-from ..metrics import Predictions
+from ..core.metrics import Predictions
 from ..models.drg import FACTORS
 from ..models.registry import create_model
-from ..resolution import FixedFactor, RandomFactor
+from ..core.degrade import FixedFactor, RandomFactor
 from ..runs.hooks import register
 from ..runs.plans import layered_settings
 from ..runs.spec import RunSpec, hook, view
@@ -142,8 +142,8 @@ def test_views(model: nn.Module, test, clean: np.ndarray, factors: Sequence[floa
 
     clean: boolean mask over `test`, True where the image has no byte-identical copy in Training.
     Keys: "PrivateTest", "PrivateTest clean", "PrivateTest duplicates", "PrivateTest x1", "PrivateTest x2", ...
-    eval_kw go to fer_lib.train.evaluate (mean, std, batch_size, device, amp)."""
-    from ..train import evaluate
+    eval_kw go to fer_lib.core.train.evaluate (mean, std, batch_size, device, amp)."""
+    from ..core.train import evaluate
 
     clean = np.asarray(clean, dtype=bool)
     if clean.shape != (len(test),):

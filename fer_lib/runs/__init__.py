@@ -1,5 +1,8 @@
 """Runs as data: every training a paper's tables need is declared (a `RunSpec`), keyed, stored and resumable.
 
+Part of the shared machinery: the plans themselves live with each paper (fer_lib/papers/pN_*.py), the engine that
+trains a spec in fer_lib/core/train.py, the tables and verdicts built from records in fer_lib/study/.
+
 How a paper declares its runs (for the authors of fer_lib/papers/pN_*.py)
 --------------------------------------------------------------------------
 A plan module defines its budgets beside the plan, and a `plan(profile, **overrides)` that returns specs::
@@ -55,7 +58,7 @@ The key, the store, the notebook side
   $FER_RUNS_DIR / ~/.cache/fer_lib/runs/smoke (smoke); checkpoints/<key>.pt; artefacts outside git
   ($FER_ARTEFACTS_DIR or ~/.cache/fer_lib/artefacts/<profile>/<key>/).
 - `execute(spec, data_root, device, store)` -> record (dict), written atomically when the run completes.
-- In a notebook (nb = fer_lib.notebook.start(...); smoke: assemble(None, plan) uses the smoke store)::
+- In a notebook (nb = fer_lib.study.notebook.start(...); smoke: assemble(None, plan) uses the smoke store)::
 
       runs = assemble(nb, p4_khan.plan(nb.profile, **overrides))   # stored runs loaded, missing ones trained
       runs = assemble(nb, plan, train=False)  # trains nothing: missing runs stay pending, the rest renders
@@ -69,7 +72,7 @@ The key, the store, the notebook side
       runs.history(spec); runs.record(spec)  # per-epoch DataFrame; the raw record (dict)
       runs.select(arm=..., **tags)           # a sub-collection (e.g. select(factor=4))
 
-  A record's predictions are exact class indices (fer_lib.metrics.Predictions with one-hot probabilities, or
+  A record's predictions are exact class indices (fer_lib.core.metrics.Predictions with one-hot probabilities, or
   8-bit probabilities with keep=("probs",)); metrics per view hold accuracy, loss and n.
 - Campaign: `python -m fer_lib.campaign status|run|import` (fer_lib/runs/campaign.py).
 """

@@ -120,7 +120,7 @@ class Runs:
         return None if r is None else _history(r)
 
     def predictions(self, which, view: str):
-        """fer_lib.metrics.Predictions of `view`: one (a spec or key) or a list in seed order (an arm);
+        """fer_lib.core.metrics.Predictions of `view`: one (a spec or key) or a list in seed order (an arm);
         None for a pending run."""
         got = [None if r is None else _predictions(r, view) for _, r in self._of(which)]
         return got[0] if not (isinstance(which, str) and which in self.arms) else got
@@ -155,7 +155,7 @@ class Runs:
 
     def summary(self, view: str, metric: str = "accuracy", scale: float = 100.0) -> pd.DataFrame:
         """Per arm: mean ± 95 % CI over stored seeds, seeds stored / planned."""
-        from ..metrics import fmt_ci, mean_ci
+        from ..core.metrics import fmt_ci, mean_ci
         rows = []
         for arm, vals in self.metric(view, metric).items():
             m = mean_ci(vals)
@@ -197,7 +197,7 @@ class Runs:
 def assemble(nb_run, plan: list[RunSpec], train: bool = True, *, store: Store | None = None, device=None,
              data_root=None, progress: bool = False, on_error: str = "raise", retry_failed: bool = True,
              log=None) -> Runs:
-    """The runs of `plan` for the notebook run `nb_run` (fer_lib.notebook.start's NotebookRun, or None for the
+    """The runs of `plan` for the notebook run `nb_run` (fer_lib.study.notebook.start's NotebookRun, or None for the
     smoke store with defaults): stored runs are loaded; missing runs are trained (train=True) or left pending.
     on_error="record" keeps a failing run (e.g. a diverging lr) as a failure and goes on (see `ensure`).
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data import FaceDataset, data_root as find_data_root, load
 from ..data.cache import cache_dir, fingerprint as source_fingerprint
-from ..io import atomic_write_json
+from ..core.io import atomic_write_json
 
 _LOADED: dict[tuple, tuple[FaceDataset, str]] = {}   # (dataset, root, data_kw) -> (dataset, content hash)
 _MAX_LOADED = 3

@@ -46,7 +46,7 @@ def _compose_batch(fns):
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    from ..paths import project_root
+    from ..core.paths import project_root
     try:
         root = project_root()
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -106,7 +106,7 @@ def execute(spec: RunSpec, data_root=None, device: str = "auto", store: Store | 
         it stops with RunInterrupted, its checkpoint kept (the next attempt resumes from it).
     """
     from ..models.registry import create_model
-    from ..train import evaluate, fit, resolve_device
+    from ..core.train import evaluate, fit, resolve_device
 
     t_wall = time.time()
     data = prepare(spec, data_root)
@@ -179,7 +179,7 @@ def execute(spec: RunSpec, data_root=None, device: str = "auto", store: Store | 
 
     artefacts = {}
     if {"weights", "weights16"} & set(spec.keep) and store is not None:
-        from ..io import atomic_torch_save
+        from ..core.io import atomic_torch_save
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         dtype = "float32"
         if "weights16" in spec.keep:   # half the bytes; a consumer loads it cast back to its own dtype
@@ -197,7 +197,7 @@ def execute(spec: RunSpec, data_root=None, device: str = "auto", store: Store | 
     resumed = result.resumed_from
     if epochs_run is None:
         epochs_run = len(hist) - (resumed or 0)
-    from ..results import hardware
+    from ..study.results import hardware
     hw = hardware()
     processes = []
     if resumed:

@@ -111,13 +111,13 @@ def import_module(name: str) -> None:
 # ----------------------------------------------------------------------------------- hooks every paper can use
 @register("resolution.fixed_factor", "val_batch_fn")
 def fixed_factor(ctx: HookContext, factor: float, **kw):
-    """Every batch degraded by `factor` (bicubic down, then back up; fer_lib.resolution.FixedFactor)."""
-    from ..resolution import FixedFactor
+    """Every batch degraded by `factor` (bicubic down, then back up; fer_lib.core.degrade.FixedFactor)."""
+    from ..core.degrade import FixedFactor
     return FixedFactor(factor, mean=ctx.mean, std=ctx.std, **kw)
 
 
 @register("resolution.random_factor", "batch_fn")
 def random_factor(ctx: HookContext, factors=(1, 2, 3, 4, 5, 6, 7, 8), **kw):
-    """Each training image degraded by a factor drawn from `factors` (fer_lib.resolution.RandomFactor)."""
-    from ..resolution import RandomFactor
+    """Each training image degraded by a factor drawn from `factors` (fer_lib.core.degrade.RandomFactor)."""
+    from ..core.degrade import RandomFactor
     return RandomFactor(tuple(factors), mean=ctx.mean, std=ctx.std, **kw)

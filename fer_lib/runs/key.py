@@ -5,7 +5,7 @@ It changes whenever what defines a run's result changes, and never otherwise:
   defaults filled in (so a changed default changes the key) and its non-result fields dropped;
 - the data: content hash of the dataset and the rows each role uses (fer_lib.runs.data);
 - the code: `model_version(model)` from the model registry, the versions of the hooks the spec names, and
-  RECIPE_VERSION below (with fer_lib.train.ENGINE_VERSION when the engine declares one);
+  RECIPE_VERSION below (with fer_lib.core.train.ENGINE_VERSION when the engine declares one);
 - the runs it needs: their keys (a retrained EDSR retrains the classifiers that use it).
 Checkpoints (checkpoints/<key>.pt) and records (<store>/<notebook>/<key>.json) are named by it.
 """
@@ -16,12 +16,12 @@ import hashlib
 from .spec import RunSpec, canonical
 
 # Bump when what execute() does to a spec changes a result (data preparation, evaluation, record content that
-# tables use). Engine changes are covered by fer_lib.train.ENGINE_VERSION where it exists.
+# tables use). Engine changes are covered by fer_lib.core.train.ENGINE_VERSION where it exists.
 RECIPE_VERSION = 1
 
 
 def code_version(spec: RunSpec) -> dict:
-    from .. import train
+    from ..core import train
     from ..models.registry import model_version
     from . import hooks
     names = [h["name"] for h in spec.hooks]

@@ -104,7 +104,7 @@ class RunSpec:
         bad = set(self.keep) - set(KEEP)
         if bad:
             raise ValueError(f"RunSpec.keep: unknown {sorted(bad)}; choose from {KEEP}")
-        from ..train import TrainConfig
+        from ..core.train import TrainConfig
         known = {f.name for f in fields(TrainConfig)}
         unknown = set(self.config) - known
         if unknown:
@@ -133,7 +133,7 @@ class RunSpec:
 
     def train_config(self, device: str = "auto", progress: bool = False):
         """The TrainConfig of this run (its seed and the device it runs on filled in)."""
-        from ..train import TrainConfig
+        from ..core.train import TrainConfig
         return TrainConfig.from_dict({**self.config, "seed": self.seed, "device": device, "progress": progress})
 
     def key_dict(self) -> dict:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_json, atomic_write_text
-from ..paths import project_root, reports_dir
+from ..core.io import atomic_write_json, atomic_write_text
+from ..core.paths import project_root, reports_dir
 
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 200_000
@@ -183,9 +183,9 @@ def decode_probs(d: dict) -> np.ndarray:
 
 
 def predictions(record: dict, view: str):
-    """The fer_lib.metrics.Predictions of `view` in `record`: exact labels and predicted classes; probabilities
+    """The fer_lib.core.metrics.Predictions of `view` in `record`: exact labels and predicted classes; probabilities
     when the run kept them (8-bit, nudged so their argmax is the stored prediction), else one-hot."""
-    from ..metrics import Predictions
+    from ..core.metrics import Predictions
     entry = record["predictions"].get(view)
     if entry is None:
         raise KeyError(f"run {record['key']} ({record['spec']['arm']}): no predictions for {view!r}; "

@@ -1,4 +1,4 @@
-"""The papers checked against themselves, computed from their own numbers (fer_lib/paper_claims.yaml).
+"""The papers checked against themselves, computed from their own numbers (fer_lib/study/paper_claims.yaml).
 
 Each check returns a row: paper, category, check, the paper says, computed from the paper, consistent, cells.
 - category "internal": two statements of the same paper that cannot both hold (a table row that does not sum

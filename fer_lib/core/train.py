@@ -4,7 +4,7 @@ Every paper's training goes through here; what differs between papers is a `Trai
 step decay, class weights, L2 on chosen layers, frozen layers, oversampling, augmentation) or one of two
 small hooks: `batch_fn` rewrites a batch after augmentation (degrade resolution, build LR/HR pairs, route to
 a resolution group) and `loss_fn` replaces the loss (domain-adversarial training, regression). The recipe
-itself, validated when built, is fer_lib/train_config.py; K seeds of one recipe at once: fer_lib/packed.py.
+itself, validated when built, is fer_lib/core/train_config.py; K seeds of one recipe at once: fer_lib/core/packed.py.
 
 Determinism. A run depends on its spec alone: `fit()` takes a model *factory* (or `build_seeded` is used
 before it), so initial weights are drawn under `torch.manual_seed(config.seed)` in a forked RNG scope —
@@ -15,7 +15,7 @@ written after an epoch continues bit for bit. A checkpoint carries the recipe ha
 `run_key`; one of another run, or a truncated one, is refused with an error naming the file.
 
 Speed (airbench's systems tricks). Data sit in memory as one uint8 tensor on the training device; batches
-are sliced by index and augmented there (fer_lib.augment): no DataLoader or PIL in the hot path. The step
+are sliced by index and augmented there (fer_lib.core.augment): no DataLoader or PIL in the hot path. The step
 never waits for the device: loss sums and correct counts accumulate as device tensors read once per epoch,
 and the non-finite check runs at the epoch's end (naming the epoch) instead of after every step. On CUDA,
 `cuda_graph=True` replays the whole step (forward, backward, clipping, optimizer) as one CUDA graph
@@ -202,7 +202,7 @@ def load_checkpoint(path: Path, device, config_hash: str, run_key: str | None) -
                          "it is truncated or corrupt: delete it to train this run from the start") from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
-        raise ValueError(f"checkpoint {path} is not a fer_lib.train checkpoint (missing {missing}); delete it "
+        raise ValueError(f"checkpoint {path} is not a fer_lib.core.train checkpoint (missing {missing}); delete it "
                          "or use another path")
     if state["config_hash"] != config_hash:
         raise ValueError(f"checkpoint {path} was written by another training recipe "

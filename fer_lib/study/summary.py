@@ -1,10 +1,10 @@
 """The study's verdict in one place: every result claim of the papers beside what the notebooks measured.
 
-Reads only fer_lib/paper_claims.yaml and reports/<profile>/results/*.json, so it runs in seconds. A claim is
+Reads only fer_lib/study/paper_claims.yaml and reports/<profile>/results/*.json, so it runs in seconds. A claim is
 matched to a measured record by its key (paper, source, row, column) AND its dataset (a FERPlus number is
 never set beside a RAF-DB claim); where several records match (the same cell on PrivateTest, PublicTest,
 deduplicated test…), the first one a notebook wrote is the paper's protocol and the others are listed as "also
-measured". Verdicts come from fer_lib.verdict.assess — the function every notebook's `beside` calls — so a
+measured". Verdicts come from fer_lib.study.verdict.assess — the function every notebook's `beside` calls — so a
 notebook and the summary cannot disagree. The summary notebook's own records are never read back.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pandas as pd
 
 from .claims import load_claims
 from .claims_audit import all_checks, inconsistent_cells
-from .io import atomic_write, atomic_write_text
-from .paths import project_root, reports_dir
+from ..core.io import atomic_write, atomic_write_text
+from ..core.paths import project_root, reports_dir
 from .results import read_results
 from .verdict import CATEGORIES, _norm, assess, category, uninformative_cells
 
@@ -67,8 +67,8 @@ def open_runs(profile: str = "full") -> pd.DataFrame:
     status`; costs from fer_lib/runs/costs.yaml, most of them scaled from CPU figures until a GPU measures them).
     Empty when the plans cannot be read here."""
     try:
-        from .runs.campaign import collect, status_table, totals
-        from .runs.store import Store
+        from ..runs.campaign import collect, status_table, totals
+        from ..runs.store import Store
         t = totals(status_table(collect(profile, errors=[]), Store.for_profile(profile)))
     except Exception:   # no data here, or a plan module that fails: the README then shows the text alone
         return pd.DataFrame()
@@ -333,7 +333,7 @@ def write_cells(profile: str, root: Path | None = None, table: pd.DataFrame | No
            "<style>body{font-family:sans-serif;margin:2em;max-width:100em}table{border-collapse:collapse;font-size:.85em}"
            "td,th{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left}</style></head><body>"
            f'<p><a href="index.html">← index</a></p><h1>Every result claim beside ours — profile <code>{profile}</code></h1>'
-           f"<p>{html.escape(headline(t))}. The verdict policy is in <code>fer_lib/verdict.py</code> (README, "
+           f"<p>{html.escape(headline(t))}. The verdict policy is in <code>fer_lib/study/verdict.py</code> (README, "
            f"'Verdict policy'); the full list including unmeasured claims is <a href=\"claims.csv\">claims.csv</a>.</p>"
            f"{c.to_html(border=0)}<h2>Measured claims</h2>{body}</body></html>")
     atomic_write_text(page, doc)
@@ -373,7 +373,7 @@ def readme_block(profiles=("full", "cpu"), root: Path | None = None) -> str:
     audit = all_checks()
     bad = audit[~audit.consistent]
     parts += ["#### The papers against themselves", "",
-              f"Computed from the papers' own numbers (`fer_lib/claims_audit.py`, compared at the printed precision): "
+              f"Computed from the papers' own numbers (`fer_lib/study/claims_audit.py`, compared at the printed precision): "
               f"{int((bad.category == 'internal').sum())} internal contradictions, {int((bad.category == 'external').sum())} "
               f"disagreement(s) with the datasets' published facts, {int((bad.category == 'plausibility').sum())} plausibility "
               f"concerns (kept apart: possible, but far from what the field reports) and {int((bad.category == 'unsupported').sum())} "

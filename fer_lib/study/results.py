@@ -1,10 +1,10 @@
 """The tidy results every notebook writes, and the facts each number carries (profile, data, seeds, hardware).
 
 One JSON file per notebook: `reports/<profile>/results/<notebook>.json` (an experiment run by the runner with
--p writes to its own folder instead: see fer_lib.paths.reports_dir) = {"notebook", "profile", "hardware",
+-p writes to its own folder instead: see fer_lib.core.paths.reports_dir) = {"notebook", "profile", "hardware",
 "written", "records": [...]}. A record is keyed like a paper claim (paper, source, row, column) so the
 summary can put "paper" beside "ours"; measured numbers come only from here, paper numbers only from
-fer_lib/paper_claims.yaml.
+fer_lib/study/paper_claims.yaml.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_write_text
-from .metrics import mean_ci
-from .paths import project_root, reports_dir  # noqa: F401  (re-exported: notebooks and the runner use them)
+from ..core.io import atomic_write_text
+from ..core.metrics import mean_ci
+from ..core.paths import project_root, reports_dir  # noqa: F401  (re-exported: notebooks and the runner use them)
 
 RECORD_FIELDS = ("paper", "source", "row", "column", "value", "unit", "n_seeds", "std", "ci95", "seeds",
                  "profile", "dataset", "split", "hardware", "config_hash", "pretrained", "note")
@@ -53,7 +53,7 @@ def record(paper: str, source: str, row: str, column: str, values, *, unit: str 
            note: str = "", hw: str | None = None, n_test: int | None = None, comparable: bool | None = None,
            deviation: str = "") -> dict:
     """One measured cell. `values` is a number or one number per seed (mean ± 95 % CI computed here).
-    Optional, for the verdict policy (fer_lib.verdict): n_test (test images behind an accuracy: its binomial
+    Optional, for the verdict policy (fer_lib.study.verdict): n_test (test images behind an accuracy: its binomial
     error), comparable=False + deviation (why the run does not follow the paper's protocol or budget)."""
     vals = list(np.atleast_1d(np.asarray(values, dtype=float)))
     m = mean_ci(vals)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write, atomic_write_bytes
+from ..core.io import atomic_write, atomic_write_bytes
 
 DPI = 150
 

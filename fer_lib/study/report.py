@@ -1,10 +1,10 @@
 """Executed notebooks → light HTML reports a person reads, and slim executed notebooks for git.
 
-    python -m fer_lib.report reports/cpu/*.ipynb reports/full/*.ipynb     # re-render committed reports
+    python -m fer_lib.study.report reports/cpu/*.ipynb reports/full/*.ipynb     # re-render committed reports
 
 `export_html(executed)` writes `<executed>.html` beside the notebook:
 - a link back to the profile's index and a table of contents built from the notebook's headings; an "At a
-  glance" section, when the notebook has one (e.g. from `fer_lib.summary.at_a_glance`), is moved right after
+  glance" section, when the notebook has one (e.g. from `fer_lib.study.summary.at_a_glance`), is moved right after
   the parameters, wherever the notebook computes it;
 - no walls: stderr (warnings, `IProgress not found`, download notices, progress bars) is dropped, carriage-
   return progress lines are reduced to their last state, and any text output longer than 40 lines (progress
@@ -29,7 +29,7 @@ import re
 import sys
 from pathlib import Path
 
-from .io import atomic_write, atomic_write_text
+from ..core.io import atomic_write, atomic_write_text
 
 MAX_BYTES = 1_000_000     # the hard limit of a report
 TARGET_BYTES = 700_000    # what image compression aims at (the tracked tree is limited to 10 MB in all)
@@ -200,7 +200,7 @@ def _toc(body: str) -> str:
 STALE = re.compile(r"not reproduced \(ours (?:lower|higher)\)")
 STALE_NOTE = ('<p style="background:#fff8e1;border:1px solid #f0c36d;padding:.5em">This report was executed under '
               "the study's earlier verdict rule (its words “reproduced / not reproduced (ours higher|lower)”). The "
-              'numbers are those of the run; the verdicts under the current policy (fer_lib/verdict.py: direction-'
+              'numbers are those of the run; the verdicts under the current policy (fer_lib/study/verdict.py: direction-'
               'aware, tolerance from the measurement, single seed marked) are in <a href="07_summary.html">the '
               "summary report</a> and the README's findings.</p>")
 
@@ -261,7 +261,7 @@ def export_html(executed: Path, *, out: Path | None = None, max_bytes: int = MAX
     import copy
 
     import nbformat
-    from .paths import project_root
+    from ..core.paths import project_root
     executed = Path(executed)
     root = root or project_root()
     raw = nbformat.read(executed, as_version=4)

@@ -19,7 +19,7 @@ UNITS = ("percent", "fraction", "count", "ms", "fps", "epochs", "pp", "ratio", "
 KINDS = ("result", "data", "setting", "cited")
 KEY = ["paper", "source", "row", "column"]
 REQUIRED = KEY + ["value", "unit", "dataset", "kind", "quote"]
-# Optional judging metadata (fer_lib.verdict): what the number measures, which way is better, one-sidedness,
+# Optional judging metadata (fer_lib.study.verdict): what the number measures, which way is better, one-sidedness,
 # and whether the paper's model needs pretrained weights. Defaults: measure from the unit (ms -> time,
 # count -> count, epochs -> epoch, else mean), direction higher (time: lower), sided two.
 OPTIONAL = {"measure": ("mean", "dispersion", "halfwidth", "time", "count", "epoch", "confusion"),

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 # scipy.stats and sklearn.metrics (~1 s to import) load inside the functions that use them: every notebook imports
-# this module (through fer_lib.results), not every notebook computes a CI or a confusion matrix.
+# this module (through fer_lib.study.results), not every notebook computes a CI or a confusion matrix.
 
 
 @dataclass

@@ -2,7 +2,7 @@
 data, device, seeds and hardware, and writes figures and results where the study keeps them.
 
 Figures and results go to the committed record (`figures/`, `reports/<profile>/`) unless the runner sent the
-run elsewhere (an experiment with -p, or --out): see fer_lib.paths.
+run elsewhere (an experiment with -p, or --out): see fer_lib.core.paths.
 
 Every value of a paper's recipe is a notebook parameter (`None` = the recipe's value), resolved by
 `NotebookRun.recipe`, which prints where each value comes from: "paper" (the paper states it, with section),
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from . import results as R
-from .paths import figures_dir
+from ..core.paths import figures_dir
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -70,7 +70,7 @@ class NotebookRun:
         return r
 
     def save(self, **extra) -> Path:
-        # no explicit root: results follow the runner's redirection of an experiment (fer_lib.paths)
+        # no explicit root: results follow the runner's redirection of an experiment (fer_lib.core.paths)
         if self.settings:
             extra.setdefault("recipe", self.settings)
         return WrittenPath(R.write_results(self.notebook, self.profile, self.records,
@@ -115,7 +115,7 @@ class NotebookRun:
 def start(notebook: str, profile: str = "smoke", data_root: str | None = None, device: str = "auto",
           seeds=(0,), threads: int | None = None, needs_data: bool = True) -> NotebookRun:
     """Check a notebook's papermill parameters and set up its run. Bad values raise naming the parameter."""
-    from .train import resolve_device
+    from ..core.train import resolve_device
     if profile not in PROFILES:
         raise ValueError(f"parameter profile={profile!r}: choose one of {PROFILES}")
     seeds = [int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else [seeds])]
@@ -127,7 +127,7 @@ def start(notebook: str, profile: str = "smoke", data_root: str | None = None, d
         raise ValueError(f"parameter data_root={data_root!r}: no such folder (the smoke profile reads no real "
                          "data: leave data_root empty)")
     if profile != "smoke" and needs_data:
-        from .data import data_root as find_root
+        from ..data import data_root as find_root
         root_dir = find_root(data_root)
         if root_dir is None:
             raise ValueError(f"parameter data_root={data_root!r}: profile {profile!r} needs the real datasets; "

@@ -3,7 +3,7 @@
 Paper 1 trains an EDSR (B = 16, F = 128, L1 loss), the x2 model first and the x4 model initialised from it, and
 says L1 beats L2. It never says which image pairs the SR network learns from; the natural reading, used here, is
 bicubic-downsampled faces: the high-resolution (HR) target is the face itself, the low-resolution (LR) input its
-antialiased bicubic downsampling by the scale (`fer_lib.degrade.downsample`).
+antialiased bicubic downsampling by the scale (`fer_lib.core.degrade.downsample`).
 
 - `lr_hr_batch(scale)`: a `batch_fn` for `fit` / `evaluate` turning a batch of faces into (LR, HR) pairs;
 - `sr_loss("l1" | "l2")`: a `loss_fn` returning (pixel loss, None);
@@ -31,11 +31,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .degrade import downsample, upsample
-from .io import atomic_write_bytes
-from .models.edsr import load_from_lower_scale
-from .augment import get_augment
-from .train import FitResult, TrainConfig, _autocast, fit, resolve_device
+from ..core.degrade import downsample, upsample
+from ..core.io import atomic_write_bytes
+from ..models.edsr import load_from_lower_scale
+from ..core.augment import get_augment
+from ..core.train import FitResult, TrainConfig, _autocast, fit, resolve_device
 
 __all__ = ["lr_hr_batch", "sr_loss", "fit_sr", "fit_sr_ladder", "super_resolve", "psnr_ssim", "LOSSES",
            "stage_outputs", "CachedStage", "save_weights", "load_weights"]
@@ -150,7 +150,7 @@ def _flip_only(augment) -> bool:
 
 
 def _mirror(x: torch.Tensor, sign: float, padding_mode: str) -> torch.Tensor:
-    # The engine's flip is a grid_sample with theta [[±1, 0, 0], [0, 1, 0]] (fer_lib.augment); replay the very op.
+    # The engine's flip is a grid_sample with theta [[±1, 0, 0], [0, 1, 0]] (fer_lib.core.augment); replay the very op.
     theta = torch.tensor([[sign, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=x.dtype, device=x.device).expand(len(x), 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)

@@ -1,4 +1,4 @@
-"""TrainConfig: one training recipe as data, validated when it is built (fer_lib.train runs it).
+"""TrainConfig: one training recipe as data, validated when it is built (fer_lib.core.train runs it).
 
 Every value is checked up front, so a bad one fails with the field's name before any training (issue 18):
 bools are refused for numbers (`lr=True`), counts must be integers (`max_batches=2.5`), rates finite and
@@ -49,7 +49,7 @@ class TrainConfig:
     l2: dict[str, float] = field(default_factory=dict)  # param-name prefix -> λ: loss += λ/2 · ΣW² (weights)
     freeze: list[str] = field(default_factory=list)     # param-name prefixes that are not trained
     oversample: bool = False           # draw each epoch with probability ∝ 1 / class count
-    augment: str | dict | None = "flip"  # a fer_lib.augment preset name or Augment fields
+    augment: str | dict | None = "flip"  # a fer_lib.core.augment preset name or Augment fields
     mean: float = 0.5                  # input normalisation after /255
     std: float = 0.5
     amp: bool = True                   # bfloat16 autocast on CUDA; ignored on CPU

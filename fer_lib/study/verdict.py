@@ -24,7 +24,7 @@ they cannot disagree. The rules, in the order they apply:
 5. **Dispersions are compared as dispersions** (``measure: dispersion``, e.g. paper 4's σ): our σ's 95 %
    chi-square interval (>= 3 runs) against the paper's σ → "same spread" / "larger spread (×r)" / "smaller
    spread (×r)"; a CI half-width (``measure: halfwidth``) scales with 1/√runs, so it is shown, not judged.
-6. **The paper's own inconsistencies first**: a cell the audit (fer_lib.claims_audit) finds inconsistent within
+6. **The paper's own inconsistencies first**: a cell the audit (fer_lib.study.claims_audit) finds inconsistent within
    the paper (e.g. a confusion-matrix row summing to 1.10) → "paper inconsistent — <check>"; ours is shown.
 7. **Chance-level agreement is not a reproduction**: an off-diagonal confusion cell (``measure: confusion``)
    that is <= 0.02 in the paper and in ours, or any cell of a class our model never predicts →
@@ -177,7 +177,7 @@ def category(verdict: str) -> str:
 
 
 def claim_meta(c: Mapping) -> dict:
-    """The claim's judging metadata, with the defaults of the claims file (see fer_lib/paper_claims.yaml)."""
+    """The claim's judging metadata, with the defaults of the claims file (see fer_lib/study/paper_claims.yaml)."""
     get = (lambda k: c.get(k)) if isinstance(c, Mapping) else (lambda k: getattr(c, k, None))
     unit = get("unit")
     measure = get("measure")

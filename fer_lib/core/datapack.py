@@ -5,9 +5,9 @@ A call to the lent GPU machine carries the checkout plus at most 64 MiB of ignor
 `--part-mb` (default 25 MiB = 26.2 MB, under the 28 MB a part may weigh), plus a small manifest; `unpack`
 checks every part and every file against the manifest's SHA-256 and writes the files back byte-identical.
 
-    python -m fer_lib.datapack pack   --data-root ../shared/data --out .datapack [--only fer2013 ckplus]
-    python -m fer_lib.datapack unpack --parts .datapack --dest .data [--partial]
-    python -m fer_lib.datapack check  --parts .datapack          # which parts are present / missing
+    python -m fer_lib.core.datapack pack   --data-root ../shared/data --out .datapack [--only fer2013 ckplus]
+    python -m fer_lib.core.datapack unpack --parts .datapack --dest .data [--partial]
+    python -m fer_lib.core.datapack check  --parts .datapack          # which parts are present / missing
 
 then point the project at it: `FER_DATA_ROOT=.data`. `.datapack/` and `.data/` are git-ignored: data never
 enter the tracked tree (the licences, CK+ especially, forbid redistribution).
@@ -15,7 +15,7 @@ enter the tracked tree (the licences, CK+ especially, forbid redistribution).
 Carrying, one GPU call at a time (a warm machine keeps what earlier calls brought; name different paths):
     call 1: carry [".datapack/manifest.json", ".datapack/part-000", ".datapack/part-001"]
     call 2: carry [".datapack/manifest.json", ".datapack/part-002", ".datapack/part-003"],
-            command "python -m fer_lib.datapack unpack --parts .datapack --dest .data && ..."
+            command "python -m fer_lib.core.datapack unpack --parts .datapack --dest .data && ..."
 `unpack --partial` writes the files whose bytes are all present and lists the rest, so work that needs
 only CK+ or MNIST can start before FER2013's last part arrives.
 
@@ -182,7 +182,7 @@ def unpack(parts_dir: str | Path, dest: str | Path, partial: bool = False, force
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fer_lib.datapack", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m fer_lib.core.datapack", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack", help="data root -> manifest + parts")
     p.add_argument("--data-root", default=os.environ.get("FER_DATA_ROOT", "../shared/data"))

@@ -1,15 +1,12 @@
 """Paper 5 (Wang et al., "Dynamic Resolution Guidance for FER"): the engine hooks its methods need, and the
 evaluation of every method at every down-sampling factor.
 
-Training (hooks for `fer_lib.train.fit`, §3 and §5.1-5.2):
-- `FixedFactor(k)`       batch_fn: every image degraded by ×k (a resolution-specific network, Table 3 rows ×k);
-- `RandomFactor(fs)`     batch_fn: each image degraded by its own factor drawn from `fs` (MSTrain, the joint rows
-                         of Table 3); `target="factor"` makes the factor index the target (the RRN, eqs. 1-2);
-                         `target="both"` gives a (B, 2) target [label, factor index] for RA-BN and DA;
-- `CyclicFactor(fs)`     val_batch_fn: image i of a batch degraded by fs[i % K] (deterministic, balanced);
+Training (hooks for `fer_lib.core.train.fit`, §3 and §5.1-5.2). The factor batch_fns `FixedFactor`, `RandomFactor`
+(target "label" / "factor": the RRN, eqs. 1-2 / "both": [label, factor index] for RA-BN and DA) and `CyclicFactor`
+live in fer_lib/core/degrade.py (the common protocol uses them too); here, what only paper 5 needs:
 - `rabn_loss`, `DALoss`  loss_fns of the RA-BN and domain-adaptive (DANN) baselines;
 - `train_hooks(method, factors)` returns the batch_fn / val_batch_fn / loss_fn of a method by name.
-Degradation (fer_lib.degrade.degrade_image) is bicubic down by ×k and bicubic back up to the input size, then
+Degradation (fer_lib.core.degrade.degrade_image) is bicubic down by ×k and bicubic back up to the input size, then
 rounded to the 8-bit grid (a degraded face is an image: floats would give the router a cue no saved image has),
 then, when `out_size` is set, bicubic-resized to the network's input size and rounded again (paper 5 §5.2's
 "resizing to 224" read as a step after the degradation, never a loader resize). Every hook takes the batch's
@@ -32,9 +29,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .degrade import degrade, degrade_image, degrade_per_sample
-from .metrics import Predictions
-from .models.drg import FACTORS
+from ..core.degrade import CyclicFactor, FixedFactor, RandomFactor, cyclic_index, degrade_image, image_kwargs
+from ..core.metrics import Predictions
+from ..models.drg import FACTORS
 
 TABLE3_FACTORS = (1, 2, 4, 6, 8, 12, 14, 16)  # Table 3 also tests ×12, ×14, ×16 (never trained on)
 METHODS = ("single", "joint", "rrn", "rabn", "da")
@@ -45,105 +42,6 @@ def factor_name(k) -> str:
     if isinstance(k, (tuple, list)):
         return "&".join(factor_name(f) for f in k)
     return f"x{k:g}"
-
-
-# --------------------------------------------------------------------------------------------- batch_fns
-def _draw(batch_size: int, weights: torch.Tensor, gen: torch.Generator, balanced: bool) -> torch.Tensor:
-    """Factor indices for a batch. balanced: counts proportional to `weights` (stratified), order shuffled."""
-    p = weights / weights.sum()
-    if not balanced:
-        return torch.multinomial(p, batch_size, replacement=True, generator=gen)
-    u = (torch.arange(batch_size, dtype=torch.float64) + 0.5) / batch_size
-    ids = torch.searchsorted(p.double().cumsum(0), u).clamp(max=len(p) - 1)
-    return ids[torch.randperm(batch_size, generator=gen)]
-
-
-def _image_kw(mean, std, out_size) -> dict:
-    """degrade_image's keywords: rounding needs both mean and std; none of them: plain float `degrade`."""
-    if (mean is None) != (std is None):
-        raise ValueError(f"give both mean and std (the batch's normalisation) or neither, got {mean!r}, {std!r}")
-    kw = {} if mean is None else dict(mean=float(mean), std=float(std))
-    if out_size:
-        kw["out_size"] = int(out_size)
-    return kw
-
-
-class FixedFactor:
-    """batch_fn: degrade the whole batch by ×`factor`. `target_index` replaces the labels by that constant
-    (the RRN's target when it is evaluated at one factor). mean/std: the batch's normalisation, to round the
-    degraded images to 8 bits; out_size: resize after the degradation (see the module docstring)."""
-
-    def __init__(self, factor: float, target_index: int | None = None, *, mean: float | None = None,
-                 std: float | None = None, out_size: int | None = None):
-        self.factor, self.target_index = factor, target_index
-        self.image = _image_kw(mean, std, out_size)
-
-    def __call__(self, x, y, gen=None):
-        if self.target_index is not None:
-            y = torch.full_like(y, self.target_index)
-        return (degrade_image(x, self.factor, **self.image) if self.image else degrade(x, self.factor)), y
-
-    def __repr__(self):
-        return f"FixedFactor({self.factor})"
-
-
-class RandomFactor:
-    """batch_fn: degrade each image by a factor drawn from `factors` (paper 5 §3 MSTrain; Table 3 joint rows).
-
-    target: "label" keeps the class labels; "factor" returns the factor index (RRN, eqs. 1-2); "both" returns a
-        (B, 2) int64 tensor [label, factor index] for `rabn_loss` and `DALoss`.
-    weights: relative frequency of each factor (default uniform).
-    balanced: each batch holds the factors in proportion to `weights` (stratified; every group gets ≥ 2 images
-        when the batch has ≥ 2 per factor, so a resolution-specific BatchNorm never sees a single image);
-        False draws each image independently.
-    mean, std, out_size: 8-bit rounding and resize after the degradation, as in `FixedFactor`.
-    """
-
-    def __init__(self, factors: Sequence[float] = FACTORS, target: str = "label",
-                 weights: Sequence[float] | None = None, balanced: bool = True, *, mean: float | None = None,
-                 std: float | None = None, out_size: int | None = None):
-        if target not in ("label", "factor", "both"):
-            raise ValueError(f"RandomFactor: target must be label, factor or both, got {target!r}")
-        self.factors = tuple(factors)
-        w = torch.ones(len(self.factors)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        if w.shape != (len(self.factors),) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"RandomFactor: need {len(self.factors)} non-negative weights, got {weights!r}")
-        self.weights, self.target, self.balanced = w, target, balanced
-        self.image = _image_kw(mean, std, out_size)
-
-    def __call__(self, x, y, gen):
-        ids = _draw(len(x), self.weights, gen, self.balanced).to(x.device)
-        x = degrade_per_sample(x, ids, self.factors, **self.image)
-        if self.target == "factor":
-            return x, ids
-        if self.target == "both":
-            return x, torch.stack([y, ids], dim=1)
-        return x, y
-
-    def __repr__(self):
-        return f"RandomFactor({self.factors}, target={self.target!r})"
-
-
-class CyclicFactor:
-    """val_batch_fn: image i of every batch degraded by factors[i % K] — deterministic and balanced, and
-    recoverable by `cyclic_index` (which is how `rabn_loss` knows the factor of a validation image).
-    target: "label" or "factor" (the RRN's validation). mean, std, out_size: as in `FixedFactor`."""
-
-    def __init__(self, factors: Sequence[float] = FACTORS, target: str = "label", *, mean: float | None = None,
-                 std: float | None = None, out_size: int | None = None):
-        if target not in ("label", "factor"):
-            raise ValueError(f"CyclicFactor: target must be label or factor, got {target!r}")
-        self.factors, self.target = tuple(factors), target
-        self.image = _image_kw(mean, std, out_size)
-
-    def __call__(self, x, y, gen=None):
-        ids = cyclic_index(len(x), len(self.factors), x.device)
-        x = degrade_per_sample(x, ids, self.factors, **self.image)
-        return x, (ids if self.target == "factor" else y)
-
-
-def cyclic_index(batch_size: int, num_factors: int, device=None) -> torch.Tensor:
-    return torch.arange(batch_size, device=device) % num_factors
 
 
 # --------------------------------------------------------------------------------------------- loss_fns
@@ -313,10 +211,10 @@ def predict_grid(models: dict[str, nn.Module | Callable], data, factors: Sequenc
     """Predictions of every model on `data` degraded by each factor: {(name, factor): Predictions}.
 
     A model may be a function factor -> module (e.g. RA-BN with the true factor's BatchNorm) or -> None when it
-    does not apply at that factor (skipped). eval_kw go to fer_lib.train.evaluate (batch_size, mean, std, ...).
+    does not apply at that factor (skipped). eval_kw go to fer_lib.core.train.evaluate (batch_size, mean, std, ...).
     uint8: degraded test images rounded to 8 bits, as in training; out_size: resize after degradation.
     """
-    from .train import evaluate
+    from ..core.train import evaluate
     out = {}
     for name, spec in models.items():
         for k in factors:
@@ -356,7 +254,7 @@ def rrn_predictions(rrn: nn.Module, data, factors: Sequence[float] = FACTORS, *,
                     out_size: int | None = None, **eval_kw) -> Predictions:
     """The RRN on `data` degraded by each factor in turn; y_true = the factor index, classes "x1", "x2", …
     (accuracy and confusion over factors — paper 5 never reports them). uint8, out_size: as `predict_grid`."""
-    from .train import evaluate
+    from ..core.train import evaluate
     ps = [evaluate(rrn, data, batch_fn=_test_factor(k, eval_kw, uint8, out_size, target_index=i), **eval_kw)
           for i, k in enumerate(factors)]
     return Predictions(np.concatenate([p.y_true for p in ps]), np.concatenate([p.probs for p in ps]),
@@ -390,13 +288,13 @@ def feature_distances(model: nn.Module, data, factors: Sequence[float], n_images
     Features: `layer` of `model` (default the ResNet's pooled 512-d vector); `normalise` L2-normalises them.
     uint8, out_size: the image pipeline of training and test (8-bit rounding, resize after degradation).
     """
-    from .train import as_tensors, normalise as norm
+    from ..core.train import as_tensors, normalise as norm
     device = next(model.parameters()).device
     x_all, _ = as_tensors(data, device)
     pick = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed))[:n_images].to(device)
     x = norm(x_all[pick], mean, std)
 
-    img = _image_kw(mean if uint8 else None, std if uint8 else None, out_size)
+    img = image_kwargs(mean if uint8 else None, std if uint8 else None, out_size)
 
     def feats(factor):
         f = torch.cat([layer_features(model, degrade_image(x[i:i + batch_size], factor, **img), layer)
