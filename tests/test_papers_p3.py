@@ -115,3 +115,43 @@ def test_analyses_plateau_and_saturation():
     assert p3_zhao.plateau_epoch(h) == 4
     assert p3_zhao.saturation_epoch(h, 1.0) == 3      # after epoch 3 the best gains 0.5 pp < 1 pp
     assert p3_zhao.saturation_epoch(h, 0.1) == 4
+
+
+def test_analysis_rows_are_the_notebooks_records():
+    """fer_lib.papers.p3_analysis: each *_rows function returns run.record(**row) arguments for paper p3, in the
+    order the notebook records them; epochs are judged only where the budget can show them."""
+    import numpy as np
+    import pandas as pd
+
+    from fer_lib.papers import p3_analysis as A
+    from fer_lib.study.claims import claims_table
+    s = p3_zhao.values("full")
+    stored, cfg = {n: [0, 1] for n in p3_zhao.MODELS}, {n: {"epochs": 1} for n in p3_zhao.MODELS}
+    acc = {(n, sp): [0.5, 0.6] for n in p3_zhao.MODELS for sp in p3_zhao.ACC_SPLITS}
+    rows = A.accuracy_rows(acc, stored, cfg, s, "FER2013")
+    assert len(rows) == 3 * 3 + 1 and all(r["paper"] == "p3" and r["pretrained"] is False for r in rows)
+    assert [r["split"] for r in rows[:3]] == list(p3_zhao.ACC_SPLITS) and rows[-1]["row"] == "final model"
+    assert list(A.accuracy_table(acc).columns) == ["paper (abstract)", *p3_zhao.ACC_SPLITS]
+
+    h = pd.DataFrame({"train_acc": np.linspace(.2, .6, 90), "train_loss": 1.0, "val_acc": np.linspace(.2, .5, 90),
+                      "val_loss": 1.0})
+    hist = {(n, sd): h for n in p3_zhao.MODELS for sd in (0, 1)}
+    rows, info = A.epoch_rows(hist, stored, cfg, s, "FER2013")              # full: 30-epoch CNN, 90-epoch VGG
+    assert [r["row"] for r in rows] == ["CNN", "VGG"] and rows[0]["values"] == info["best_epochs"] == [90, 90]
+    assert info["phase_change"] is not None and rows[1]["values"] == info["saturation"]
+    rows, info = A.epoch_rows(hist, stored, cfg, p3_zhao.values("smoke"), "synthetic")
+    assert rows[0]["values"] == rows[1]["values"] == [] and info["phase_change"] is None
+    assert rows[0]["note"].startswith("not run") and rows[1]["note"].startswith("not run")
+
+    paper_cm = claims_table("p3", "Table I")
+    cms = {0: paper_cm, 1: paper_cm}
+    cells = A.table_i_rows(cms, paper_cm, "VGG", cfg, "FER2013")
+    assert len(cells) == 49 and cells[0]["values"] == [paper_cm.iloc[0, 0]] * 2 and cells[0]["seeds"] == [0, 1]
+    assert [r["row"] for r in A.rate_rows(cms, "VGG", cfg, "FER2013")] == list(A.RATES)
+
+    speed = pd.DataFrame([{"model": m, "batch": b, "device": "cpu", "repeats": 5, "median ms/face": 1.0,
+                           "q25 ms/face": 0.9, "q75 ms/face": 1.1, "std ms/face": 0.1}
+                          for m in p3_zhao.MODELS for b in (1, 32)])
+    primary, rows = A.speed_rows(speed, "cpu", "FER2013", 2)
+    assert (primary.model, primary.batch) == ("ResNet18", 1) and len(rows) == len(speed) + 1
+    assert rows[0]["split"] == "ResNet18 · batch 1 · cpu" and rows[-1]["column"] == "processing time ± (ms)"

@@ -266,3 +266,20 @@ def test_rafdb_tiny_plan_assembles_on_the_fixture(tmp_path, monkeypatch):
     assert np.isfinite(t2[P.PAPER_COLUMNS].to_numpy()).all() and t2.shape[0] == 6
     assert np.isfinite(t3.loc[P.T3_ROWS + ["DRGFER"]].to_numpy()).all()
     assert P.fig2_table(recs).shape[0] == len(P.FIG2_FACTORS)
+
+
+def test_notebook_glue_param_counts_and_fig2_row():
+    """param_counts: DRGFER = the RRN + one FER block per training factor; fig2_row: a run.record(**row) argument;
+    fig2_beside: outside smoke a run with no crossing says so."""
+    import math
+
+    from fer_lib.study.results import record
+    counts = P.param_counts(P.plan("smoke"))["parameters"]
+    assert counts["DRGFER (RRN + 5 FER blocks)"] == counts["RRN (RRN)"] + 5 * counts["Table 3 · x1 (resnet18)"]
+    row = P.fig2_row([float("nan")], dataset="synthetic", split="test", seeds=[0])
+    assert (row["paper"], row["source"], row["unit"], row["seeds"]) == ("p5", "text §1", "ratio", [0])
+    records = [record(**row, profile="cpu")]
+    assert math.isnan(records[0]["values"][0])
+    assert "no crossing" in P.fig2_beside(records, [float("nan")], "cpu")["note"].iloc[0]
+    from fer_lib.study.verdict import beside
+    assert P.fig2_beside(records, [float("nan")], "smoke").equals(beside(records, "p5", "text §1"))

@@ -682,3 +682,37 @@ def fig2_figure(dist: "pd.DataFrame", title: str):
     dist.drop(columns="LR side (px)").plot(ax=ax, marker="o")
     ax.set(xlabel="down-sampling factor", ylabel="mean feature distance", title=title)
     return fig
+
+
+# ------------------------------------------------------------------------------------------------ notebook glue
+def param_counts(plan: list) -> "pd.DataFrame":
+    """Parameters of each network of one seed of the plan (§3: every network a ResNet18; MSTrain, RA-BN and DA
+    one network each) and of DRGFER, which is the RRN plus one FER block per training factor (§3.2: five)."""
+    import pandas as pd
+
+    from ..models.registry import create_model
+    one_seed = {s.arm: s for s in plan if s.seed == plan[0].seed}
+    n = {f"{a} ({s.model})": sum(p.numel() for p in create_model(s.model, **s.model_kw).parameters())
+         for a, s in one_seed.items() if a in ("Table 3 · x1", "RRN", "RA-BN", "DA", "DA (5 domains)")}
+    n["DRGFER (RRN + 5 FER blocks)"] = n["RRN (RRN)"] + len(FACTORS) * n["Table 3 · x1 (resnet18)"]
+    return pd.DataFrame({"parameters": n})
+
+
+def fig2_row(cross: list[float], **kw) -> dict:
+    """Fig 2 / §1: "when the down-sample scale is smaller than ×7" — the crossing factor per seed
+    (`p5_resolution.crossing_factor`) as a `run.record(**row)` argument; `kw`: dataset, split, seeds, config..."""
+    return {"paper": PAPER, "source": "text §1", "row": "LR vs HR feature distance",
+            "column": "down-sample scale threshold", "values": cross, "unit": "ratio", **kw,
+            "note": "first factor whose same-image HR-LR feature distance exceeds the mean distance between "
+                    "different HR images; NaN = measured, no crossing up to x48; features of the x1 network"}
+
+
+def fig2_beside(records: list[dict], cross: list[float], profile: str) -> "pd.DataFrame":
+    """`beside` for Fig 2's threshold (§1); outside smoke, a run with no crossing at all says so in its note."""
+    import numpy as np
+
+    from ..study.verdict import beside
+    f2 = beside(records, PAPER, "text §1")
+    if profile != "smoke" and cross and all(np.isnan(cross)):
+        f2["note"] = f"no crossing up to x{max(FIG2_FACTORS)}"
+    return f2
