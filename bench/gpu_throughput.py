@@ -86,9 +86,11 @@ def workloads(specs, notebooks: list[str] | None, models: list[str] | None) -> d
         if models and s.model not in models:
             continue
         cfg = s.train_config()
-        key = (s.model, cfg.batch_size)
-        w = out.setdefault(key, {"kw": dict(s.model_kw), "config": cfg, "notebooks": set(),
-                                 "shape": tuple(sizes.get(s.dataset, {}).get("image_shape", [48, 48]))})
+        # a plan that resizes its images (paper 5: tags["net_size"] or ["input_size"], 100 px in full) is timed there
+        net = s.tags.get("net_size") or s.tags.get("input_size")
+        shape = (int(net), int(net)) if net else tuple(sizes.get(s.dataset, {}).get("image_shape", [48, 48]))
+        key = (s.model, cfg.batch_size, shape)
+        w = out.setdefault(key, {"kw": dict(s.model_kw), "config": cfg, "notebooks": set(), "shape": shape})
         w["notebooks"].add(s.notebook)
     return out
 
@@ -169,6 +171,10 @@ def measure(w, name, device, steps: int, pack: int, quick: bool) -> dict:
     return res
 
 
+def size_tag(shape) -> str:
+    return "" if tuple(shape) == (48, 48) else f" @{shape[0]}px"
+
+
 def estimates(results: dict, kind: str, notebooks, specs) -> dict:
     """{notebook: {mode: seconds}} of the full profile, with the measured seconds per image per mode.
 
@@ -177,7 +183,7 @@ def estimates(results: dict, kind: str, notebooks, specs) -> dict:
     out = {}
     for mode in ("eager", "graphed", "packed", "best"):
         costs = copy.deepcopy(base)
-        for (name, batch), r in results.items():
+        for (name, batch, *_), r in results.items():   # per model name: a model timed at two sizes keeps the last
             if "skipped" in r:
                 continue
             # a mode not measured for this model (graphs on a CPU, a model vmap cannot pack) runs eagerly
@@ -218,25 +224,25 @@ def main(argv=None):
            f"{'graphed':>8s} {'packed':>8s} img/s | {'eager':>6s} {'graphed':>7s} {'packed':>6s} of roofline | nb")
     print(hdr)
     print("-" * len(hdr))
-    for (model, batch), w in sorted(workloads(specs, a.notebooks, a.models).items()):
+    for (model, batch, shape), w in sorted(workloads(specs, a.notebooks, a.models).items()):
         try:
             r = measure(w, model, device, a.steps, a.pack, a.quick)
         except Exception as e:  # one model failing must not hide the others' figures
             r = {"skipped": f"{type(e).__name__}: {str(e)[:120]}"}
         r["notebooks"] = sorted(w["notebooks"])
-        results[(model, batch)] = r
+        results[(model, batch, shape)] = r
         if "skipped" in r:
-            print(f"{model:26s} {batch:5d} skipped: {r['skipped']}")
+            print(f"{model + size_tag(shape):26s} {batch:5d} skipped: {r['skipped']}")
             continue
         roof = 1 / max(r["flops_per_img"] / peaks["matmul_flops"], r["bytes_per_img"] / peaks["bandwidth"])
         r["roofline_img_s"] = roof
         fmt = lambda v: f"{v:8.0f}" if v else f"{'n/a':>8s}"  # noqa: E731
         frac = lambda v: f"{100 * v / roof:5.1f}%" if v else f"{'n/a':>6s}"  # noqa: E731
-        print(f"{model:26s} {batch:5d} {r['flops_per_img'] / 1e9:9.3f} {r['bytes_per_img'] / 1e6:7.2f} {roof:9.0f} | "
+        print(f"{model + size_tag(shape):26s} {batch:5d} {r['flops_per_img'] / 1e9:9.3f} {r['bytes_per_img'] / 1e6:7.2f} {roof:9.0f} | "
               f"{fmt(r['eager'])} {fmt(r['graphed'])} {fmt(r['packed'])}       | {frac(r['eager'])} "
               f"{frac(r['graphed']):>7s} {frac(r['packed'])}             | {','.join(r['notebooks'])}")
     est = estimates(results, kind, a.notebooks, specs)
-    measured = {m for (m, _), r in results.items() if "skipped" not in r}
+    measured = {m for (m, *_), r in results.items() if "skipped" not in r}
     print(f"\nestimated full-profile time per notebook on this device ({kind} cost model, fer_lib/runs/costs.py; "
           f"measured models: {len(measured)}; the others keep costs.yaml's figures):")
     print(f"{'notebook':10s} {'eager':>10s} {'graphed':>10s} {'packed':>10s} {'best':>10s}   (minutes)")
@@ -250,7 +256,7 @@ def main(argv=None):
     if a.json:
         Path(a.json).write_text(json.dumps({
             "device": name, "torch": torch.__version__, "peaks": peaks, "steps": a.steps, "pack": a.pack,
-            "models": {f"{m}@{b}": r for (m, b), r in results.items()}, "estimate_minutes":
+            "models": {f"{m}@{b}@{sh[0]}px": r for (m, b, sh), r in results.items()}, "estimate_minutes":
                 {nb: {m: v / 60 for m, v in modes.items()} for nb, modes in est.items()}}, indent=1, default=str))
     return results, est
 

@@ -125,8 +125,12 @@ def test_gpu_bench_runs_on_cpu(tmp_path, capsys):
                              "--json", str(tmp_path / "g.json")])
     out = capsys.readouterr().out
     assert "SpatialDeepLearning" in out and "estimated full-profile time per notebook" in out
-    r = results[("SpatialDeepLearning", 64)]
+    r = results[("SpatialDeepLearning", 64, (48, 48))]
     assert r["flops_per_img"] > 1e6 and r["bytes_per_img"] > 0 and r["eager"] > 0 and r["packed"] > 0
     assert r["graphed"] is None  # CUDA only
     assert set(est) == {"04"} and est["04"]["eager"] > 0
-    assert json.loads((tmp_path / "g.json").read_text())["models"]["SpatialDeepLearning@64"]["batch"] == 64
+    assert json.loads((tmp_path / "g.json").read_text())["models"]["SpatialDeepLearning@64@48px"]["batch"] == 64
+    # paper 5 resizes its faces: its networks are timed at the plan's input size (100 px in full), not at 48
+    from fer_lib.papers import p5_wang
+    shapes = {k[2] for k in mod.workloads(p5_wang.plan("full"), ["05"], ["resnet18"])}
+    assert shapes == {(100, 100)}
