@@ -2,9 +2,11 @@
 recall and IoU on the same clips, and each classifier engine's agreement with the float32 model.
 
     python bench/realtime_fps.py [--frames 60] [--faces 1 3] [--repeats 3] [--checkpoint PATH]
-                                 [--only LABEL ...] [--no-agreement] [--data-root DIR] [--seed 0] [--json OUT]
+                                 [--only LABEL ...] [--no-agreement] [--data-root DIR] [--seed 0 ...]
+                                 [--rotate DEG] [--json OUT]
 
-Clips: fer_lib.testmedia (real face photos moved over backgrounds, known face boxes), 1 and 3 faces.
+Clips: fer_lib.testmedia (real face photos moved over backgrounds, known face boxes), 1 and 3 faces, one clip
+per seed (each seed its own paths, speeds and sizes), faces rotating up to ± --rotate degrees.
 Configurations: fer_lib.realtime_bench.CONFIGS — from the plain reading (one thread, float32 torch) to the
 default (fer_lib.realtime.DEFAULTS) one switch at a time, then single switches changed from the default. Each
 runs --repeats passes per clip, interleaved across configurations (pass 1 of all, then pass 2, ...) so that the
@@ -66,7 +68,8 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", metavar="LABEL", help="configurations to run (labels of CONFIGS)")
     ap.add_argument("--no-agreement", action="store_true", help="skip the FER2013 agreement table")
     ap.add_argument("--data-root", help="folder holding FER2013 (default $FER_DATA_ROOT or ../shared/data)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0], help="clip seeds (each its own face paths)")
+    ap.add_argument("--rotate", type=float, default=0.0, help="faces rotate up to ± this many degrees")
     ap.add_argument("--json", help="write the rows and the agreement table here")
     a = ap.parse_args(argv)
     configs = rb.CONFIGS if not a.only else {k: rb.CONFIGS[k] for k in a.only}
@@ -76,8 +79,10 @@ def main(argv=None):
     print(f"hardware: {hardware()}; {os.cpu_count()} logical CPUs; {load_avg()}")
     print(f"classifier: {base.describe()}; frames 640x480, {a.frames} per clip, {a.repeats} passes per configuration")
     fer = None if a.no_agreement else fer2013_parts(a.data_root)
-    clips = {f"{n} face{'s' if n > 1 else ''}": make_clip(a.frames, (640, 480), n_faces=n, seed=a.seed)
-             for n in a.faces}
+    clips = {f"{n} face{'s' if n > 1 else ''}" + (f" s{seed}" if len(a.seed) > 1 else "")
+             + (f" r{a.rotate:g}" if a.rotate else ""): make_clip(a.frames, (640, 480), n_faces=n, seed=seed,
+                                                                   rotate=a.rotate)
+             for n in a.faces for seed in a.seed}
     calib = fer[2] if fer else np.concatenate([rt.crop_faces(f, b) for c in clips.values()
                                                for f, b in zip(c.frames, c.boxes)])
     t0 = time.perf_counter()
@@ -87,7 +92,7 @@ def main(argv=None):
     p_ms = claim("p3", "text §V", "single face image", "processing time (ms)")
     p_pm = claim("p3", "text §V", "single face image", "processing time ± (ms)")
     p_fps = claim("p3", "text §V", "full pipeline", "processing speed (fps)")
-    head = (f"{'clip':<8} {'configuration':<46} {'detect':>6} {'track':>6} {'crop':>5} {'class.':>6} {'/face':>6} "
+    head = (f"{'clip':<12} {'configuration':<46} {'detect':>6} {'track':>6} {'crop':>5} {'class.':>6} {'/face':>6} "
             f"{'total':>6} {'fps':>6} {'cpu ms':>6} {'cpufps':>6} {'recall':>6} {'IoU':>5} {'det':>4} {'bg ms':>6} {'lag':>4}")
     print("\nms per frame in the pipeline's thread (mean over the clip; median of the passes); /face = classify ms per"
           " face;\nrecall/IoU vs the truth boxes; det = detector runs; bg ms = ms per detection in the second thread;"
@@ -96,12 +101,12 @@ def main(argv=None):
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['clip']:<8} {r['configuration']:<46} {r['detect_ms']:6.2f} {r['track_ms']:6.2f} {r['crop_ms']:5.2f} "
+        print(f"{r['clip']:<12} {r['configuration']:<46} {r['detect_ms']:6.2f} {r['track_ms']:6.2f} {r['crop_ms']:5.2f} "
               f"{r['classify_ms']:6.2f} {r['classify_ms_per_face']:6.2f} {r['total_ms']:6.2f} {r['fps']:6.1f} "
               f"{r['cpu_ms']:6.2f} {r['cpu_fps']:6.1f} "
               f"{r['recall']:6.3f} {r['mean_iou']:5.2f} {r['detections']:4d} {r['background_detect_ms']:6.1f} "
               f"{r['detect_latency_frames']:4.1f}")
-    print(f"{'paper':<8} {'Zhao §V (hardware not stated)':<46} {'':>6} {'':>6} {'':>5} {'':>6} {p_ms:6.2f} "
+    print(f"{'paper':<12} {'Zhao §V (hardware not stated)':<46} {'':>6} {'':>6} {'':>5} {'':>6} {p_ms:6.2f} "
           f"{1e3 / p_fps:6.2f} {p_fps:6.1f}   (per face {p_ms} ± {p_pm} ms)")
 
     agreement = None

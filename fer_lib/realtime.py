@@ -21,7 +21,11 @@ bench/realtime_fps.py and notebook 03b) are the same as the bench's:
   the frame shrunk (0.5, with the smallest face still 40 px of the full frame: the same image pyramid from a
   source a quarter the size, so the second thread takes less of the CPU the pipeline's thread shares);
 - detect_async: MTCNN in a second thread so no frame waits for it (FaceTracker explains how its boxes are
-  carried to the frame they arrive at); batch: all faces of a frame in one classifier call.
+  carried to the frame they arrive at); redetect_now: with detect_async, a face lost by its tracker makes the
+  detector run on that frame in the pipeline's thread, as the synchronous policy does (False: the lost face
+  waits for a detection in the second thread, ~8 frames at 110 fps); keep_cadence: with detect_async, a
+  detection still running when the next is due is waited for, so one starts every track_every + 1 frames as in
+  the paper (False: the next starts when it lands); batch: all faces of a frame in one classifier call.
 
 What the paper says and the readings taken (each one a parameter):
 - Detector: MTCNN (P-Net/R-Net/O-Net cascade, §III.A) — facenet-pytorch's implementation, whose weights ship
@@ -81,7 +85,7 @@ NO_CHECKPOINT = "labels are meaningless: no checkpoint"
 # The CLI's and bench/realtime_fps.py's defaults: the fastest configuration measured (fer_lib.realtime_bench,
 # notebook 03b) that keeps detection recall >= 0.95 and >= 99 % of the float32 classifier's predictions.
 DEFAULTS = dict(detector="mtcnn", track_every=5, engine="ort-int8", threads=1, track_scale=0.25, detect_scale=0.5,
-                detect_async=True, verify=True, batch=True)
+                detect_async=True, redetect_now=True, keep_cadence=True, verify=True, batch=True)
 
 
 def set_threads(n: int | None) -> None:
@@ -235,6 +239,24 @@ class Track:
     kcf: object = None
 
 
+class _CatchUp:
+    """A face detected on a kept frame, followed by its own KCF through the frames kept after it (FaceTracker's
+    detect_async). `advance` may run in the detector's thread first, then in the pipeline's: each frame once."""
+
+    def __init__(self, kcf, box):
+        self.kcf, self.box, self.n = kcf, np.asarray(box, dtype=np.float64), 1  # started on frame 0 of the kept
+
+    def advance(self, frames: list, scale: float) -> "_CatchUp":
+        while self.kcf is not None and self.n < len(frames):
+            ok, (x, y, w, h) = self.kcf.update(frames[self.n])
+            self.n += 1
+            if ok:
+                self.box = np.array([x, y, x + w, y + h], dtype=np.float64) / scale
+            else:
+                self.kcf = None  # lost on the way: the caller falls back
+        return self
+
+
 class FaceTracker:
     """Paper 3 §III.A: detect one frame, track `track_every` frames with KCF, re-detect when tracking fails.
 
@@ -245,15 +267,25 @@ class FaceTracker:
 
     detect_async=True (our systems choice, same policy): a due detection runs in a second thread on a copy of
     the frame while KCF keeps tracking the following frames, so a frame never waits for MTCNN. When its boxes
-    arrive (frame j, detected on frame k < j) each one is matched (IoU) to the track it was at frame k, moved
-    by that track's motion from k to j, and a fresh KCF starts from it on frame j; new faces start at their
-    detected box; tracks the detector no longer sees end. A track that fails ends alone and a detection is
-    started. With nothing left to track the detector runs in this thread on this frame, as in the synchronous
-    policy (a frame with no face has nothing else to do). A detection is started `track_every` + 1 frames
-    after the previous one started, or later if that one is still running."""
+    arrive (frame j, detected on frame k < j) each one is matched (IoU) to the track it was at frame k (its id),
+    and a fresh KCF starts from it on frame k and catches up through the reduced frames k+1 … j kept meanwhile
+    (a few KCF updates on 160×120 frames at track_scale 0.25). Why not start KCF on frame j at the detected box
+    moved by the old track's motion: the old track lags a moving face, so the moved box sits off the face, and a
+    KCF started on background lags further — on a face crossing the frame at 12 px per frame, IoU fell below 0.5
+    on a quarter of the frames. That shift stays as the fallback when the catch-up loses the face. Tracks the
+    detector no longer sees end. When a track fails, redetect_now=True runs the detector in this thread on this
+    frame, as the synchronous policy does (a background result still pending is dropped); redetect_now=False
+    ends that track alone and starts a background detection, so the lost face is missing until one lands (on
+    rotating 3-face clips recall fell to 0.94-0.96 that way). With nothing left to track the detector runs in
+    this thread on this frame either way (a frame with no face has nothing else to do). A detection is started
+    `track_every` + 1 frames after the previous one started. When a detection takes longer than that many
+    frames, keep_cadence=True waits for it on the frame the next one is due (a stall, counted as this thread's
+    detect time), so the paper's cadence holds; keep_cadence=False starts the next one when it lands, and fewer
+    detections run than in the synchronous policy (8 instead of 10 in 60 frames at 110 fps; the bench's "det")."""
 
     def __init__(self, detector, track_every: int = 5, max_faces: int = 10, id_iou: float = 0.3,
-                 track_scale: float = 1.0, verify: bool = True, detect_async: bool = False):
+                 track_scale: float = 1.0, verify: bool = True, detect_async: bool = False,
+                 redetect_now: bool = False, keep_cadence: bool = False):
         if track_every < 0:
             raise RealtimeError(f"track_every={track_every}: must be >= 0 (0 = detect every frame)")
         self.detector, self.track_every, self.max_faces, self.id_iou = detector, track_every, max_faces, id_iou
@@ -261,6 +293,7 @@ class FaceTracker:
         self.track_scale = _check_scale("track_scale", track_scale)
         self.verify = verify and hasattr(detector, "verify")
         self.detect_async = bool(detect_async) and track_every > 0
+        self.redetect_now, self.keep_cadence = bool(redetect_now), bool(keep_cadence)
         self.tracks: list[Track] = []
         self.frame_index, self.last_detect, self.next_id = 0, -10**9, 0
         self.n_detect, self.n_redetect = 0, 0
@@ -268,9 +301,20 @@ class FaceTracker:
         self.latency: list[int] = []          # frames from a background detection's frame to its use
         self.background_cpu_s: list[float] = []  # CPU seconds of that thread per detection
         self._pool, self._pending = None, None
+        self._since: list[np.ndarray] = []    # reduced frames from a pending detection's frame to now
+        self._small_at = (-1, None)           # (frame index, reduced frame): computed once per frame
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
-        return _shrink(frame, self.track_scale)
+        if self._small_at[0] != self.frame_index:
+            self._small_at = (self.frame_index, _shrink(frame, self.track_scale))
+        return self._small_at[1]
+
+    def _kcf_on(self, small: np.ndarray, box) -> object:
+        """A fresh KCF started on a reduced frame at a full-frame xyxy box."""
+        kcf = make_kcf()
+        x1, y1, x2, y2 = np.asarray(box, dtype=np.float64) * self.track_scale
+        kcf.init(small, (int(round(x1)), int(round(y1)), max(1, int(round(x2 - x1))), max(1, int(round(y2 - y1)))))
+        return kcf
 
     def _clean(self, boxes, scores, shape) -> np.ndarray:
         """Boxes clipped to the frame, degenerate ones dropped, best `max_faces` by score."""
@@ -291,25 +335,20 @@ class FaceTracker:
                 m[i, :], m[:, j] = -1, -1
         return ids
 
-    def _start(self, frame: np.ndarray, boxes: np.ndarray, ids: list) -> None:
-        """One Track (and one fresh KCF on this frame) per box."""
-        tracks, small = [], None
-        for b, tid in zip(boxes, ids):
+    def _start(self, frame: np.ndarray, boxes: np.ndarray, ids: list, kcfs: list | None = None) -> None:
+        """One Track per box, with its KCF (`kcfs`: already on this frame; None: a fresh one started here)."""
+        tracks = []
+        for i, (b, tid) in enumerate(zip(boxes, ids)):
             if tid is None:
                 tid, self.next_id = self.next_id, self.next_id + 1
-            kcf = None
-            if self.track_every > 0:  # no tracker is needed when every frame is detected
-                if small is None:
-                    small = self._small(frame)
-                kcf = make_kcf()
-                x1, y1, x2, y2 = b * self.track_scale
-                kcf.init(small, (int(round(x1)), int(round(y1)), max(1, int(round(x2 - x1))),
-                                 max(1, int(round(y2 - y1)))))
+            kcf = kcfs[i] if kcfs is not None else None
+            if kcf is None and self.track_every > 0:  # no tracker is needed when every frame is detected
+                kcf = self._kcf_on(self._small(frame), b)
             tracks.append(Track(tid, b.astype(np.float64), "detect", kcf))
         self.tracks = tracks
 
     def _detect(self, frame: np.ndarray, timings: dict) -> None:
-        self._pending = None  # a background result would be older than this one
+        self._pending, self._since = None, []  # a background result would be older than this one
         t = time.perf_counter()
         boxes, scores = self.detector(frame)
         timings["detect"] += time.perf_counter() - t
@@ -359,12 +398,17 @@ class FaceTracker:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="fer-detect")
         snapshot = ([tr.id for tr in self.tracks], np.stack([tr.box for tr in self.tracks]))
+        since = self._since = [self._small(frame)]  # this thread appends each new frame's reduced copy
 
         def job(f=frame.copy()):  # a copy: a camera may reuse its buffer
             t, c = time.perf_counter(), time.thread_time()
             boxes, scores = self.detector(f)
+            boxes = self._clean(boxes, scores, f.shape)
+            # Start the catch-up here, through the frames kept so far (OpenCV releases the GIL: it runs beside
+            # the pipeline's thread); _collect finishes it through the frames that came after.
+            runs = [_CatchUp(self._kcf_on(since[0], b), b).advance(since, self.track_scale) for b in boxes]
             self.background_cpu_s.append(time.thread_time() - c)
-            return boxes, scores, f.shape, time.perf_counter() - t
+            return boxes, runs, time.perf_counter() - t
 
         self._pending = (self._pool.submit(job), self.frame_index, snapshot)
         self.last_detect = self.frame_index
@@ -373,30 +417,39 @@ class FaceTracker:
         """Apply a finished background detection to this frame (see the class docstring)."""
         fut, k, (old_ids, old_boxes) = self._pending
         self._pending = None
-        boxes, scores, shape, secs = fut.result()
+        boxes, runs, secs = fut.result()
         self.n_detect += 1
         self.background_s.append(secs)
         self.latency.append(self.frame_index - k)
-        boxes = self._clean(boxes, scores, shape)
         ids = self._match(boxes, old_boxes, old_ids)
         now = {tr.id: tr.box for tr in self.tracks}
-        for i, tid in enumerate(ids):
-            if tid is None:
-                continue
-            if tid in now:  # carry the detected box along the track's motion since frame k
+        kcfs = [None] * len(boxes)
+        for i, (tid, run) in enumerate(zip(ids, runs)):
+            if tid is not None and tid not in now:  # that track ended meanwhile: its id is not reused
+                ids[i] = tid = None
+            if run.advance(self._since, self.track_scale).kcf is not None:
+                boxes[i], kcfs[i] = run.box, run.kcf
+            elif tid is not None:  # fallback: the detected box moved along the track's motion since frame k
                 j = old_ids.index(tid)
                 boxes[i] = boxes[i] + np.tile((now[tid][:2] + now[tid][2:] - old_boxes[j][:2] - old_boxes[j][2:]) / 2, 2)
-            else:  # that track ended meanwhile: its id is not reused for a stale box
-                ids[i] = None
+        self._since = []
         h, w = frame.shape[:2]
-        self._start(frame, np.clip(boxes, 0, [w, h, w, h]), ids)
+        self._start(frame, np.clip(boxes, 0, [w, h, w, h]), ids, kcfs)
 
     def _step_async(self, frame: np.ndarray, timings: dict) -> None:
+        if self._pending is not None:  # kept for the catch-up when that detection arrives
+            t = time.perf_counter()
+            self._since.append(self._small(frame))
+            timings["track"] += time.perf_counter() - t
         if self.tracks:
             t = time.perf_counter()
             held = self._update(frame)
             if not all(held):
                 self.n_redetect += 1
+                if self.redetect_now:  # as the synchronous policy: detect this frame (the lost box still
+                    timings["track"] += time.perf_counter() - t  # matches its id)
+                    self._detect(frame, timings)
+                    return
                 self.tracks = [tr for tr, k in zip(self.tracks, held) if k]
                 if self.tracks and self._pending is None:
                     self._submit(frame)
@@ -406,9 +459,13 @@ class FaceTracker:
             timings["track"] += time.perf_counter() - t
         if not self.tracks:  # nothing to follow: detect here and now
             self._detect(frame, timings)
-        elif self._pending is None and self.frame_index - self.last_detect > self.track_every:
+        elif self.frame_index - self.last_detect > self.track_every:  # a detection is due
             t = time.perf_counter()
-            self._submit(frame)
+            if self._pending is not None and self.keep_cadence:  # wait for the late one: a stall, counted
+                self._pending[0].result()                         # as detection time of this thread
+                self._collect(frame)
+            if self._pending is None:
+                self._submit(frame)
             timings["detect"] += time.perf_counter() - t
 
     def step(self, frame: np.ndarray) -> tuple[list[Track], dict]:
@@ -435,13 +492,13 @@ class FaceTracker:
         """Wait for a background detection still running and stop the second thread."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-            self._pool, self._pending = None, None
+            self._pool, self._pending, self._since = None, None, []
 
     def reset(self) -> "FaceTracker":
         """A fresh tracker with the same settings (this one closed)."""
         self.close()
         return FaceTracker(self.detector, self.track_every, self.max_faces, self.id_iou, self.track_scale,
-                           self.verify, self.detect_async)
+                           self.verify, self.detect_async, self.redetect_now, self.keep_cadence)
 
 
 # ------------------------------------------------------------------------------------------------ crop
@@ -593,12 +650,14 @@ class RealtimePipeline:
     def __init__(self, detector="mtcnn", classifier: Classifier | None = None, track_every: int = 5,
                  device: str | torch.device = "cpu", min_face: int = 40, margin: float = 0.0, max_faces: int = 10,
                  track_scale: float = 1.0, verify: bool = True, detect_scale: float = 1.0,
-                 detect_async: bool = False, batch: bool = True):
+                 detect_async: bool = False, batch: bool = True, redetect_now: bool = False,
+                 keep_cadence: bool = False):
         self.detector = (make_detector(detector, device, min_face, detect_scale) if isinstance(detector, str)
                          else detector)
         self.classifier = classifier or untrained_classifier(device)
         self.tracker = FaceTracker(self.detector, track_every, max_faces, track_scale=track_scale, verify=verify,
-                                   detect_async=detect_async)
+                                   detect_async=detect_async, redetect_now=redetect_now,
+                                   keep_cadence=keep_cadence)
         self.margin, self.batch = margin, batch  # batch=False: one classifier call per face (measured beside)
         self.frame_index = 0
 
@@ -761,17 +820,44 @@ def csv_header(classes) -> list[str]:
 WINDOW = "fer_lib.realtime"
 
 
+_PROBE = "import cv2; cv2.namedWindow('fer_lib probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
+
+def _window_probe(code: str | None = None, timeout: float = 60) -> str | None:
+    """Open and close a window in a child process: None when it worked, else what went wrong. A child because a
+    GUI build of OpenCV (Qt) aborts the whole process when the display cannot be reached (a stale DISPLAY over
+    ssh): no Python exception to catch."""
+    import subprocess
+    try:
+        p = subprocess.run([sys.executable, "-c", code or _PROBE], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"opening a window did not finish in {timeout:g} s"
+    if p.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()]
+    how = f"signal {-p.returncode}" if p.returncode < 0 else f"exit status {p.returncode}"
+    return f"{lines[0] if lines else 'no message'} ({how})" if "not implemented" not in p.stderr else "no GUI"
+
+
 def check_display(window: str = WINDOW) -> None:
     """Open the --show window, or one RealtimeError saying why it cannot be opened."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise RealtimeError("--show needs a display: neither DISPLAY nor WAYLAND_DISPLAY is set "
                             "(write a video with -o instead)")
+    headless = ("this OpenCV cannot open a window (opencv-contrib-python-headless has no GUI: install "
+                "opencv-contrib-python for --show, or write a video with -o)")
+    why = _window_probe()
+    if why == "no GUI":
+        raise RealtimeError(f"--show: {headless}")
+    if why is not None:
+        where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this machine's"
+        raise RealtimeError(f"--show: no window could be opened on display {where}: {why} "
+                            "(check the display, or write a video with -o)")
     try:
         cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE)
     except cv2.error as e:
         why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise RealtimeError("--show: this OpenCV cannot open a window (opencv-contrib-python-headless has no GUI: "
-                            f"install opencv-contrib-python for --show, or write a video with -o): {why}") from None
+        raise RealtimeError(f"--show: {headless}: {why}") from None
 
 
 def run(source: Source, pipeline: RealtimePipeline, output: str | Path | None = None,
@@ -902,6 +988,12 @@ def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
                     help="run the detector on the frame shrunk by this factor (--min-face stays in full-frame pixels)")
     ap.add_argument("--detect-sync", action="store_true", default=not d["detect_async"],
                     help="run the detector in the pipeline's thread (default: a second thread, so no frame waits)")
+    ap.add_argument("--redetect-later", action="store_true", default=not d["redetect_now"],
+                    help="with the detector in a second thread, a face the tracker lost waits for its next "
+                         "detection there (default: the detector runs on that frame at once)")
+    ap.add_argument("--loose-cadence", action="store_true", default=not d["keep_cadence"],
+                    help="with the detector in a second thread, start the next detection when the last one lands "
+                         "(default: wait for a late one, so one starts every track-every + 1 frames)")
     ap.add_argument("--per-face", action="store_true", default=not d["batch"],
                     help="one classifier call per face (default: all faces of a frame in one call)")
     ap.add_argument("--no-verify", action="store_true", default=not d["verify"],
@@ -956,7 +1048,8 @@ def main(argv=None) -> int:
         classifier = to_engine(base, a.engine, a.threads or None, calib)
         pipeline = RealtimePipeline(a.detector, classifier, a.track_every, device, a.min_face, a.margin,
                                     track_scale=a.track_scale, verify=not a.no_verify, detect_scale=a.detect_scale,
-                                    detect_async=not a.detect_sync, batch=not a.per_face)
+                                    detect_async=not a.detect_sync, batch=not a.per_face,
+                                    redetect_now=not a.redetect_later, keep_cadence=not a.loose_cadence)
         source = open_input(str(a.camera) if a.camera is not None else a.input, a.fps)
         if not a.checkpoint:
             print(f"warning: untrained ZhaoCNN classifier — {NO_CHECKPOINT} (pass --checkpoint)", file=sys.stderr)

@@ -9,6 +9,8 @@ each detection, each face is cropped to 48×48 grey and classified by ZhaoCNN. T
   track_scale   KCF on the frame shrunk by this factor
   detect_scale  MTCNN on the frame shrunk by this factor (smallest face kept in full-frame pixels)
   detect_async  MTCNN in a second thread, so a frame never waits for it
+  redetect_now  with detect_async: a face the tracker lost is re-detected at once in the pipeline's thread
+  keep_cadence  with detect_async: a late detection is waited for when the next is due (one every 6 frames)
   batch         all faces of a frame in one classifier call (False: one call per face)
 Timing: each configuration runs `repeats` passes over each clip (after a warm-up on 3 frames), interleaved
 across configurations (a shared machine's load drifts over minutes); the pass with the median end-to-end time
@@ -67,6 +69,8 @@ CONFIGS = {
     "default, one classifier call per face": config(batch=False),
     "default, 2 threads": config(threads=2),
     "default, no O-Net check of tracked boxes": config(verify=False),
+    "default, a lost face waits for the 2nd thread": config(redetect_now=False),
+    "default, next detection when the last lands": config(keep_cadence=False),
 }
 
 
@@ -101,7 +105,8 @@ def run_configs(clips: dict, base, configs: dict | None = None, repeats: int = 3
                 t = time.perf_counter()
                 r = evaluate_clip(clips[clip_name], c["detector"], c["track_every"], built[c["engine"], c["threads"]],
                                   device, track_scale=c["track_scale"], verify=c["verify"],
-                                  detect_scale=c["detect_scale"], detect_async=c["detect_async"], batch=c["batch"])
+                                  detect_scale=c["detect_scale"], detect_async=c["detect_async"], batch=c["batch"],
+                                  redetect_now=c["redetect_now"], keep_cadence=c["keep_cadence"])
                 r["_seconds"] = time.perf_counter() - t
                 done.append(r)
                 if log:

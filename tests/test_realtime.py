@@ -327,6 +327,100 @@ def test_second_thread_detection_is_carried_to_the_frame_it_arrives_at(clip1):
     tr.close()
 
 
+class _Gated(_Counting):
+    """A real detector whose calls in the second thread wait until `gate` is set: a detection that lands late."""
+
+    def __init__(self, det):
+        import threading
+        super().__init__(det)
+        self.gate = threading.Event()
+
+    def __call__(self, frame):
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            assert self.gate.wait(30)
+        return super().__call__(frame)
+
+
+def test_a_late_detection_is_caught_up_by_its_own_kcf():
+    """A face crossing the frame at ~12 px per frame; the second thread's detection of frame 6 lands at frame 12.
+    Its box is followed by a KCF of its own through the kept frames 7-12 (the older reading moved it by the old
+    track's lagging motion: IoU with the truth fell to 0.46 on the frames after)."""
+    clip = make_clip(120, (640, 480), n_faces=1, seed=0)
+    frames, truth = clip.frames[90:], clip.boxes[90:]
+    det = _Gated(rt.make_detector("mtcnn", scale=0.5))
+    tr = rt.FaceTracker(det, track_every=5, detect_async=True, track_scale=0.25)
+    for f in frames[:12]:
+        tr.step(f)
+    assert det.calls == 1 and tr._pending is not None and tr._pending[1] == 6 and len(tr._since) == 6
+    det.gate.set()
+    tr._pending[0].result()
+    for i in range(12, 18):
+        tracks, _ = tr.step(frames[i])
+        assert len(tracks) == 1 and iou_matrix(tracks[0].box[None], truth[i])[0, 0] >= 0.55, i
+    assert tr.latency[0] == 6 and tracks[0].id == 0
+    tr.close()
+
+
+@pytest.mark.parametrize("now", [True, False])
+def test_a_lost_face_is_detected_again_at_once_or_in_the_second_thread(clip3, now):
+    """With the detector in a second thread, a face whose tracker fails: redetect_now=True runs the detector on
+    that frame in the pipeline's thread (same id by IoU, all faces back); False drops the face until the second
+    thread's detection lands."""
+    det = _Gated(rt.make_detector("mtcnn"))
+    tr = rt.FaceTracker(det, track_every=5, detect_async=True, redetect_now=now)
+    tracks, _ = tr.step(clip3.frames[0])
+    assert det.calls == 1 and len(tracks) == 3
+    class Lost:  # KCF reports this face lost on the next frame
+        def update(self, frame):
+            return False, (0, 0, 1, 1)
+
+    tracks[1].kcf = Lost()
+    tracks, times = tr.step(clip3.frames[1])
+    assert tr.n_redetect == 1
+    if now:
+        assert det.calls == 2 and times["detect"] > 0 and len(tracks) == 3 and tr._pending is None
+        assert sorted(t.id for t in tracks) == [0, 1, 2] and all(t.source == "detect" for t in tracks)
+    else:
+        assert det.calls == 1 and len(tracks) == 2 and tr._pending is not None and 1 not in [t.id for t in tracks]
+    det.gate.set()
+    tr.close()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_late_detection_is_waited_for_when_the_next_is_due_to_keep_the_cadence(clip1, keep):
+    import threading
+    det = _Gated(rt.make_detector("mtcnn"))
+    tr = rt.FaceTracker(det, track_every=2, detect_async=True, keep_cadence=keep)
+    for f in clip1.frames[:6]:  # frame 0 in this thread; frame 3's detection held in the second thread
+        tr.step(f)
+    assert tr._pending is not None and tr._pending[1] == 3
+    opener = threading.Timer(0.3, det.gate.set)
+    opener.start()
+    tracks, times = tr.step(clip1.frames[6])  # the next detection is due here
+    if keep:  # waited for frame 3's, took it, and started frame 6's
+        assert times["detect"] >= 0.2 and tr.latency == [3] and tr._pending[1] == 6 and tracks[0].source == "detect"
+    else:  # went on: frame 3's detection is still the pending one
+        assert times["detect"] < 0.2 and tr.latency == [] and tr._pending[1] == 3
+    opener.join()
+    tr.close()
+
+
+def test_catch_up_stops_where_kcf_loses_the_face():
+    class FakeKCF:
+        def __init__(self, answers):
+            self.answers = list(answers)
+
+        def update(self, frame):
+            return self.answers.pop(0)
+
+    run = rt._CatchUp(FakeKCF([(True, (4, 4, 10, 10)), (False, (0, 0, 0, 0))]), [0, 0, 10, 10])
+    frames = [None, None]
+    assert run.advance(frames, 0.5).n == 2 and np.allclose(run.box, [8, 8, 28, 28]) and run.kcf is not None
+    frames += [None, None]
+    assert run.advance(frames, 0.5).kcf is None and run.n == 3  # lost on frame 2; frame 3 never tried
+
+
 def test_detector_on_a_reduced_frame_returns_full_frame_boxes(clip1):
     f, truth = clip1.frames[2], clip1.boxes[2]
     for name in ("mtcnn", "haar"):
@@ -351,9 +445,15 @@ def test_cli_defaults_are_the_bench_defaults():
     a = ap.parse_args([])
     got = dict(detector=a.detector, track_every=a.track_every, engine=a.engine, threads=a.threads,
                track_scale=a.track_scale, detect_scale=a.detect_scale, detect_async=not a.detect_sync,
-               verify=not a.no_verify, batch=not a.per_face)
+               verify=not a.no_verify, batch=not a.per_face, redetect_now=not a.redetect_later,
+               keep_cadence=not a.loose_cadence)
     assert got == rt.DEFAULTS == rb.CONFIGS[rb.DEFAULT_LABEL]
     assert all(set(c) == set(rt.DEFAULTS) for c in rb.CONFIGS.values())
+
+
+def _gui_opencv() -> bool:
+    """Whether this OpenCV was built with a GUI ("GUI: NONE" in the headless wheels)."""
+    return rt.cv2.getBuildInformation().split("GUI:")[1].split()[0] != "NONE"
 
 
 def test_show_without_a_display_or_a_camera_is_one_clear_error(monkeypatch, capsys, clip1):
@@ -367,8 +467,14 @@ def test_show_without_a_display_or_a_camera_is_one_clear_error(monkeypatch, caps
     if rt.sys.platform.startswith("linux"):
         fails(["--camera", "0", "--show"], "needs a display")
     monkeypatch.setenv("DISPLAY", ":0")
+    if not _gui_opencv():  # the project's headless OpenCV, for real (in the probe's child process)
+        fails(["--camera", "0", "--show"], "cannot open a window")
+    # a GUI build (Qt) that cannot reach the display aborts its process: the probe turns that into one error
+    monkeypatch.setattr(rt, "_PROBE", "import os, sys; sys.stderr.write('qt.qpa.xcb: could not connect to display :0\\n'); os.abort()")
+    fails(["--camera", "0", "--show"], "no window could be opened on display :0: qt.qpa.xcb: could not connect")
+    monkeypatch.setattr(rt, "_PROBE", "import cv2")
 
-    def headless(*a, **k):  # what opencv-contrib-python-headless does
+    def headless(*a, **k):  # what opencv-contrib-python-headless does in this process
         raise rt.cv2.error("The function is not implemented. Rebuild the library with Windows, GTK+ 2.x or Cocoa support")
 
     monkeypatch.setattr(rt.cv2, "namedWindow", headless)
@@ -382,6 +488,7 @@ def test_show_without_a_display_or_a_camera_is_one_clear_error(monkeypatch, caps
 def test_show_displays_labelled_frames_with_the_live_fps(monkeypatch, capsys, clip1):
     shown = []
     monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(rt, "_window_probe", lambda *a, **k: None)
     monkeypatch.setattr(rt.cv2, "namedWindow", lambda *a, **k: None)
     monkeypatch.setattr(rt.cv2, "destroyWindow", lambda *a, **k: None)
     monkeypatch.setattr(rt.cv2, "imshow", lambda name, img: shown.append(img))
@@ -406,7 +513,7 @@ def test_bench_prints_the_table_and_the_targets(capsys, tmp_path):
     spec.loader.exec_module(bench)
     ck = rt.save_checkpoint(tmp_path / "m.pt", SmallCNN(widths=(8, 16)), "SmallCNN", {"widths": [8, 16]})
     bench.main(["--frames", "4", "--faces", "1", "--repeats", "1", "--only", "default", "--no-agreement",
-                "--checkpoint", str(ck), "--json", str(tmp_path / "b.json")])
+                "--checkpoint", str(ck), "--json", str(tmp_path / "b.json"), "--seed", "0", "1", "--rotate", "10"])
     out = capsys.readouterr().out
-    assert "1 face   default" in out and "Zhao §V" in out and "target >= 80" in out and "load average" in out
+    assert "1 face s0 r10 default" in out and "1 face s1 r10 default" in out and "Zhao §V" in out and "target >= 80" in out and "load average" in out
     assert (tmp_path / "b.json").is_file()
