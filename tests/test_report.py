@@ -95,3 +95,25 @@ def test_the_runner_imports_no_plotting_or_model_stack(tmp_path):
             "if m in sys.modules]; print(heavy); assert not heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_an_image_whose_base64_reads_as_a_machine_path_is_encoded_another_way(monkeypatch):
+    """base64 can spell "/tmp/..." by chance; the report then takes the next encoding, so a scan for leaked
+    paths finds none."""
+    import base64 as b64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from fer_lib.study import report
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(buf, "PNG")
+    src = b64.b64encode(buf.getvalue()).decode()
+    first = report._recode(src, 800, 75)
+    assert not report.B64_PATH.search(first[1])
+    monkeypatch.setattr(report, "B64_PATH", re.compile(re.escape(first[1][:40])))  # as if it spelled a path
+    second = report._recode(src, 800, 75)
+    assert second[1] != first[1] and b64.b64decode(second[1])
+
