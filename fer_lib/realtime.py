@@ -239,6 +239,12 @@ class Track:
     kcf: object = None
 
 
+def _kcf_box(rect, scale: float) -> np.ndarray:
+    """KCF's (x, y, w, h) on a frame reduced by `scale` as a full-frame xyxy box."""
+    x, y, w, h = rect
+    return np.array([x, y, x + w, y + h], dtype=np.float64) / scale
+
+
 class _CatchUp:
     """A face detected on a kept frame, followed by its own KCF through the frames kept after it (FaceTracker's
     detect_async). `advance` may run in the detector's thread first, then in the pipeline's: each frame once."""
@@ -248,10 +254,10 @@ class _CatchUp:
 
     def advance(self, frames: list, scale: float) -> "_CatchUp":
         while self.kcf is not None and self.n < len(frames):
-            ok, (x, y, w, h) = self.kcf.update(frames[self.n])
+            ok, rect = self.kcf.update(frames[self.n])
             self.n += 1
             if ok:
-                self.box = np.array([x, y, x + w, y + h], dtype=np.float64) / scale
+                self.box = _kcf_box(rect, scale)
             else:
                 self.kcf = None  # lost on the way: the caller falls back
         return self
@@ -366,8 +372,8 @@ class FaceTracker:
         h, w = frame.shape[:2]
         small, held = self._small(frame), []
         for tr in self.tracks:
-            ok, (x, y, bw, bh) = tr.kcf.update(small)
-            box = np.array([x, y, x + bw, y + bh], dtype=np.float64) / self.track_scale
+            ok, rect = tr.kcf.update(small)
+            box = _kcf_box(rect, self.track_scale)
             bw, bh = box[2] - box[0], box[3] - box[1]
             # A box mostly outside the frame is a lost face, whatever KCF says.
             inside = max(0.0, min(box[2], w) - max(box[0], 0)) * max(0.0, min(box[3], h) - max(box[1], 0))
